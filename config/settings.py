@@ -1,0 +1,130 @@
+"""Typed settings for every Warren process, read once from `WARREN_*` variables and `.env`."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("gateway", "orders", "inventory", "payments", "shipping")
+DEV_API_KEY = "warren-dev-key"
+DEFAULT_PASSWORDS = frozenset({"guest", "postgres", "password", "admin", "changeme", "secret", ""})
+
+
+def hash_api_key(key: str) -> str:
+    """The stored form of an API key: its SHA-256 hex digest."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+DEV_API_KEY_ENTRY = f"dev-client:{hash_api_key(DEV_API_KEY)}"
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Everything a process needs to know; unsafe values are refused outside dev and test."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WARREN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Environment.DEV
+    var_dir: Path = Path("var")
+
+    broker_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    management_url: str = "http://127.0.0.1:15672"
+    management_user: str = "guest"
+    management_password: SecretStr = SecretStr("guest")
+
+    gateway_db_url: str | None = None
+    orders_db_url: str | None = None
+    inventory_db_url: str | None = None
+    payments_db_url: str | None = None
+    shipping_db_url: str | None = None
+
+    queue_type: Literal["quorum", "classic"] = "quorum"
+    prefetch: Annotated[int, Field(ge=1, le=2000)] = 32
+    delivery_limit: Annotated[int, Field(ge=1, le=1000)] = 5
+    immediate_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    immediate_retry_base_s: Annotated[float, Field(gt=0, le=5)] = 0.05
+    delayed_retries: Annotated[int, Field(ge=0, le=50)] = 5
+    retry_base_s: Annotated[float, Field(gt=0)] = 1.0
+    retry_max_s: Annotated[float, Field(gt=0)] = 300.0
+    retry_jitter: Annotated[float, Field(ge=0, le=1)] = 0.5
+    delay_unit_ms: Annotated[int, Field(ge=10, le=60_000)] = 100
+    delay_levels: Annotated[int, Field(ge=4, le=40)] = 24
+    drain_timeout_s: Annotated[float, Field(gt=0)] = 20.0
+
+    relay_batch_size: Annotated[int, Field(ge=1, le=5000)] = 200
+    relay_poll_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    relay_publish_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    relay_lease_s: Annotated[float, Field(gt=0)] = 15.0
+    outbox_retention_hours: Annotated[float, Field(gt=0)] = 72.0
+    inbox_retention_hours: Annotated[float, Field(gt=0)] = 168.0
+
+    api_keys: list[str] = Field(default_factory=lambda: [DEV_API_KEY_ENTRY])
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_values(self) -> Settings:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        problems = []
+        broker_password = urlsplit(self.broker_url.get_secret_value()).password
+        if broker_password is None or broker_password in DEFAULT_PASSWORDS:
+            problems.append("WARREN_BROKER_URL has no password or a default one")
+        if self.management_password.get_secret_value() in DEFAULT_PASSWORDS:
+            problems.append("WARREN_MANAGEMENT_PASSWORD is a default password")
+        if DEV_API_KEY_ENTRY.split(":", 1)[1] in {k.partition(":")[2] for k in self.api_keys}:
+            problems.append("WARREN_API_KEYS still holds the documented dev key")
+        for service in SERVICES:
+            url = getattr(self, f"{service}_db_url")
+            password = urlsplit(url).password if url else None
+            if password is not None and password in DEFAULT_PASSWORDS:
+                problems.append(f"WARREN_{service.upper()}_DB_URL uses a default password")
+        if problems:
+            raise ValueError(
+                "refusing to start with WARREN_ENV=production: "
+                + "; ".join(problems)
+                + ". Set real secrets (see .env.example)."
+            )
+        return self
+
+    def database_url(self, service: str) -> str:
+        """The database of one service: its own URL, or a SQLite file under `var_dir`."""
+        if service not in SERVICES:
+            raise KeyError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+        url: str | None = getattr(self, f"{service}_db_url")
+        return url or f"sqlite+aiosqlite:///{self.var_dir / f'{service}.db'}"
+
+    def amqp_url(self, vhost: str | None = None) -> str:
+        """The broker URL, optionally pointed at another virtual host."""
+        url = self.broker_url.get_secret_value()
+        if vhost is None:
+            return url
+        parts = urlsplit(url)
+        return parts._replace(path="/" + vhost.replace("/", "%2F")).geturl()
+
+    @property
+    def vhost(self) -> str:
+        """The virtual host named by the broker URL (`/` when none is)."""
+        path = urlsplit(self.broker_url.get_secret_value()).path.lstrip("/")
+        return path.replace("%2F", "/") or "/"
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this process, built once."""
+    return Settings()

@@ -1,0 +1,29 @@
+"""Contracts owned by the shipping service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+from contracts.base import Address, Lines, Command, Event, OrderId
+
+
+class ArrangeShipment(Command):
+    """Book a carrier for a paid order."""
+
+    NAME = "shipping.ArrangeShipment"
+    VERSION = 1
+
+    order_id: OrderId
+    items: Lines
+    shipping_address: Address
+
+
+class ShipmentArranged(Event):
+    NAME = "shipping.ShipmentArranged"
+    VERSION = 1
+
+    order_id: OrderId
+    carrier: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=64)]
