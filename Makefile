@@ -1,0 +1,48 @@
+# Warren: build the environment, check the services, run the tests and the linters.
+#
+#   make venv       .venv from uv.lock (uv itself lives in .tools/venv)
+#   make services   are RabbitMQ, its management API and PostgreSQL up? (`warren doctor`)
+#   make test       venv + services, then pytest (PYTEST_ARGS="-k smoke" to narrow)
+#   make lint       ruff check, ruff format --check, mypy
+#   make fmt        sort imports and format
+
+PYTHON ?= python3
+UV_SPEC ?= uv>=0.13
+PYTEST_ARGS ?=
+
+TOOLS := .tools/venv
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+# uv sync runs again only when the lock or the project changes, or .venv is gone.
+SYNCED := $(VENV)/.warren-synced
+
+.DEFAULT_GOAL := venv
+.PHONY: venv services test lint fmt
+
+venv: $(SYNCED)
+
+# uv gets its own venv: `uv sync` would remove a uv installed into .venv.
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Warren needs Python 3.11 or newer: make PYTHON=python3.11 ..." or 0)'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check '$(UV_SPEC)'
+
+$(SYNCED): $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --extra dev --python $(PYTHON)
+	@touch $@
+
+services: venv
+	$(BIN)/warren doctor
+
+test: venv services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: venv
+	$(BIN)/ruff check --select I --fix .
+	$(BIN)/ruff format .

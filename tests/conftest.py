@@ -1,0 +1,200 @@
+"""Shared fixtures: a fresh RabbitMQ vhost per test module and throw-away databases.
+
+A missing service fails the run with what to do next; it is never skipped (DESIGN §11).
+RabbitMQ fixtures are async and live on the session event loop (see pyproject.toml).
+PostgreSQL administration (create/drop database) is sync so that `make_database_url` can be
+called from sync and async tests alike; each call runs on a private loop in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+import aio_pika
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from config.settings import Environment, Settings
+from workers.ops.doctor import MANAGEMENT_HINT, POSTGRES_HINT, RABBITMQ_HINT, pg_test_dsn, redact
+
+Backend = Literal["sqlite", "postgres"]
+MakeDatabaseUrl = Callable[[Backend], str]
+T = TypeVar("T")
+
+
+def _unavailable(service: str, target: str, exc: BaseException, hint: str) -> BaseException:
+    """The test failure (never a skip) for a service that does not answer; raise it `from None`."""
+    reason = str(exc) or type(exc).__name__
+    message = (
+        f"{service} at {target} is not available: {reason}\n"
+        f"hint: {hint}\n`make services` checks every service the tests need."
+    )
+    return pytest.fail.Exception(message, pytrace=False)
+
+
+# RabbitMQ ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    """The settings of this machine (environment and `.env`), in the test environment."""
+    return Settings(env=Environment.TEST)
+
+
+@pytest.fixture(scope="session")
+async def management(base_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the RabbitMQ management API, authenticated as the management user."""
+    auth = (base_settings.management_user, base_settings.management_password.get_secret_value())
+    url = base_settings.management_url
+    async with httpx.AsyncClient(base_url=url, auth=auth, timeout=10) as client:
+        try:
+            (await client.get("/api/overview")).raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            hint = "check WARREN_MANAGEMENT_USER and WARREN_MANAGEMENT_PASSWORD"
+            raise _unavailable("the RabbitMQ management API", url, exc, hint) from None
+        except httpx.HTTPError as exc:
+            raise _unavailable("the RabbitMQ management API", url, exc, MANAGEMENT_HINT) from None
+        yield client
+
+
+def _vhost_name(module_name: str) -> str:
+    short = module_name.rpartition(".")[2].removeprefix("test_").replace("_", "-")[:40]
+    return f"warren-test-{short}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+async def rabbit_vhost(
+    request: pytest.FixtureRequest, management: httpx.AsyncClient, base_settings: Settings
+) -> AsyncIterator[str]:
+    """A fresh virtual host for one test module, deleted with everything in it afterwards."""
+    name = _vhost_name(request.module.__name__)
+    vhost = quote(name, safe="")
+    broker_user = unquote(urlsplit(base_settings.amqp_url()).username or "guest")
+    users = {base_settings.management_user, broker_user}
+    description = {"description": f"Warren tests: {request.module.__name__}"}
+    (await management.put(f"/api/vhosts/{vhost}", json=description)).raise_for_status()
+    try:
+        for user in sorted(users):
+            everything = {"configure": ".*", "write": ".*", "read": ".*"}
+            path = f"/api/permissions/{vhost}/{quote(user, safe='')}"
+            (await management.put(path, json=everything)).raise_for_status()
+        yield name
+    finally:
+        await management.delete(f"/api/vhosts/{vhost}")
+
+
+@pytest.fixture(scope="module")
+async def amqp_url(base_settings: Settings, rabbit_vhost: str) -> str:
+    """The broker URL pointed at this module's vhost; the broker is known to accept it."""
+    url = base_settings.amqp_url(rabbit_vhost)
+    try:
+        connection = await aio_pika.connect(url, timeout=5)
+    except Exception as exc:
+        raise _unavailable("RabbitMQ (AMQP)", redact(url), exc, RABBITMQ_HINT) from None
+    await connection.close()
+    return url
+
+
+@pytest.fixture(scope="module")
+def test_settings(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for code under test: this module's vhost and its own `var` directory."""
+    return Settings(
+        env=Environment.TEST,
+        broker_url=SecretStr(amqp_url),
+        var_dir=tmp_path_factory.mktemp("var"),
+    )
+
+
+# PostgreSQL and SQLite --------------------------------------------------------------------
+
+
+def _in_own_loop(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    """Run `fn(*args)` on a private event loop, even from inside a running test's loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(fn(*args))).result()
+
+
+async def _execute(dsn: str, statement: str) -> None:
+    connection = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _sqlalchemy_url(server_dsn: str, database: str) -> str:
+    url = make_url(server_dsn).set(drivername="postgresql+asyncpg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_server_dsn() -> str:
+    """The PostgreSQL server tests create databases on (`WARREN_TEST_PG_DSN`), known to answer."""
+    dsn = pg_test_dsn()
+    try:
+        _in_own_loop(_execute, dsn, "SELECT 1")
+    except Exception as exc:
+        raise _unavailable(
+            "PostgreSQL (the test database server)", redact(dsn), exc, POSTGRES_HINT
+        ) from None
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def _pg_databases(pg_server_dsn: str) -> Iterator[Callable[[], str]]:
+    """Create brand-new databases on demand; drop them all when the session ends."""
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"warren_test_{secrets.token_hex(4)}"
+        _in_own_loop(_execute, pg_server_dsn, f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return _sqlalchemy_url(pg_server_dsn, name)
+
+    yield create
+    for name in created:
+        _in_own_loop(_execute, pg_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database(_pg_databases: Callable[[], str]) -> str:
+    """A SQLAlchemy URL of one fresh PostgreSQL database shared by the whole session."""
+    return _pg_databases()
+
+
+@pytest.fixture
+def make_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> MakeDatabaseUrl:
+    """A factory of clean databases: a new SQLite file or a new PostgreSQL database per call."""
+
+    def make(backend: Backend) -> str:
+        if backend == "sqlite":
+            return f"sqlite+aiosqlite:///{tmp_path / f'{secrets.token_hex(4)}.db'}"
+        if backend == "postgres":
+            # Looked up lazily so that SQLite-only tests do not need PostgreSQL.
+            create: Callable[[], str] = request.getfixturevalue("_pg_databases")
+            return create()
+        raise ValueError(f"unknown database backend {backend!r}; use 'sqlite' or 'postgres'")
+
+    return make
+
+
+@pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each database backend in turn."""
+    chosen: Backend = request.param
+    return chosen
+
+
+@pytest.fixture
+def database_url(make_database_url: MakeDatabaseUrl, backend: Backend) -> str:
+    """A clean database of the current `backend`, as a SQLAlchemy async URL."""
+    return make_database_url(backend)

@@ -1,0 +1,193 @@
+"""`warren doctor`: do RabbitMQ, its management API and the test PostgreSQL server answer?"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import aio_pika
+import aiormq
+import asyncpg
+import httpx
+import typer
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.settings import Settings, get_settings
+
+__all__ = [
+    "DEFAULT_TEST_PG_DSN",
+    "MANAGEMENT_HINT",
+    "POSTGRES_HINT",
+    "RABBITMQ_HINT",
+    "Check",
+    "doctor",
+    "pg_test_dsn",
+    "redact",
+]
+
+CHECK_TIMEOUT_S = 5.0
+DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+RABBITMQ_PLUGINS = (
+    "rabbitmq_management",
+    "rabbitmq_prometheus",
+    "rabbitmq_shovel",
+    "rabbitmq_shovel_management",
+)
+RABBITMQ_HINT = (
+    "start RabbitMQ: `rabbitmq-server -detached` or `sudo systemctl start rabbitmq-server`"
+)
+MANAGEMENT_HINT = (
+    f"enable the plugins: `rabbitmq-plugins enable {' '.join(RABBITMQ_PLUGINS)}` "
+    "(RabbitMQ itself must be running)"
+)
+POSTGRES_HINT = (
+    "start PostgreSQL: `pg_ctlcluster <version> main start` (Debian; `ls /etc/postgresql` "
+    "shows the version) or `sudo systemctl start postgresql`; "
+    "or point WARREN_TEST_PG_DSN at a server you have"
+)
+
+
+class _TestDatabaseServer(BaseSettings):
+    """The PostgreSQL server the tests create their throw-away databases on."""
+
+    model_config = SettingsConfigDict(env_prefix="WARREN_TEST_", env_file=".env", extra="ignore")
+
+    pg_dsn: str = DEFAULT_TEST_PG_DSN
+
+
+def pg_test_dsn() -> str:
+    """`WARREN_TEST_PG_DSN` (environment or `.env`), or the local default server."""
+    return _TestDatabaseServer().pg_dsn
+
+
+def redact(url: str) -> str:
+    """The URL with its password masked, fit to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{netloc}").geturl()
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The outcome of one check, with what to do next when it failed."""
+
+    name: str
+    target: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__
+
+
+async def _check_amqp(settings: Settings, limit_s: float) -> Check:
+    url = settings.broker_url.get_secret_value()
+    name, target = "RabbitMQ (AMQP)", redact(url)
+    try:
+        # The outer bound is a guard: whatever the client library does, fail fast.
+        async with asyncio.timeout(limit_s + 1):
+            connection = await aio_pika.connect(url, timeout=limit_s)
+    except aiormq.exceptions.ProbableAuthenticationError as exc:
+        hint = "check the user and password in WARREN_BROKER_URL"
+        return Check(name, target, False, _reason(exc), hint)
+    except (OSError, TimeoutError, aiormq.exceptions.AMQPConnectionError) as exc:
+        return Check(name, target, False, _reason(exc), RABBITMQ_HINT)
+    except aiormq.exceptions.AMQPError as exc:
+        hint = f"does the vhost {settings.vhost!r} exist, and may this user use it?"
+        return Check(name, target, False, f"{type(exc).__name__}: {exc}", hint)
+    await connection.close()
+    return Check(name, target, True, f"connected to vhost {settings.vhost!r}")
+
+
+async def _check_management(settings: Settings, limit_s: float) -> Check:
+    name, target = "RabbitMQ management API", settings.management_url
+    auth = (settings.management_user, settings.management_password.get_secret_value())
+    try:
+        async with (
+            asyncio.timeout(limit_s + 1),
+            httpx.AsyncClient(auth=auth, timeout=limit_s) as client,
+        ):
+            response = await client.get(f"{settings.management_url.rstrip('/')}/api/overview")
+    except (httpx.HTTPError, TimeoutError) as exc:
+        return Check(name, target, False, _reason(exc), MANAGEMENT_HINT)
+    if response.status_code == 401:
+        hint = "check WARREN_MANAGEMENT_USER and WARREN_MANAGEMENT_PASSWORD"
+        return Check(name, target, False, "401 Unauthorized", hint)
+    if response.status_code != 200:
+        detail = f"GET /api/overview answered {response.status_code}"
+        return Check(name, target, False, detail, MANAGEMENT_HINT)
+    version = response.json().get("rabbitmq_version", "?")
+    return Check(name, target, True, f"RabbitMQ {version}")
+
+
+async def _check_postgres(dsn: str, limit_s: float) -> Check:
+    name, target = "PostgreSQL (test database server)", redact(dsn)
+    try:
+        async with asyncio.timeout(limit_s + 1):
+            connection = await asyncpg.connect(dsn, timeout=limit_s)
+    except (OSError, TimeoutError) as exc:
+        return Check(name, target, False, _reason(exc), POSTGRES_HINT)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        hint = "check the user, password and database in WARREN_TEST_PG_DSN"
+        return Check(name, target, False, f"{type(exc).__name__}: {exc}", hint)
+    try:
+        version = await connection.fetchval("SHOW server_version")
+    finally:
+        await connection.close()
+    return Check(name, target, True, f"PostgreSQL {version}")
+
+
+async def run_checks(settings: Settings, pg_dsn: str, limit_s: float) -> list[Check]:
+    """Run every check concurrently; a check never raises, it reports."""
+    return list(
+        await asyncio.gather(
+            _check_amqp(settings, limit_s),
+            _check_management(settings, limit_s),
+            _check_postgres(pg_dsn, limit_s),
+        )
+    )
+
+
+def _print(checks: list[Check]) -> None:
+    width = max(len(check.name) for check in checks)
+    for check in checks:
+        status = "ok" if check.ok else "FAILED"
+        typer.echo(f"{status:<7} {check.name:<{width}}  {check.target}  {check.detail}")
+        if check.hint:
+            typer.echo(f"{'':<7} hint: {check.hint}")
+
+
+def doctor(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each service.")
+    ] = CHECK_TIMEOUT_S,
+) -> None:
+    """Check that RabbitMQ, its management API and the test PostgreSQL server answer."""
+    # aiormq logs every refused connection; the report below already says it once.
+    logging.getLogger("aiormq").addHandler(logging.NullHandler())
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        checks = [Check("settings", "WARREN_* variables", False, str(exc), "see .env.example")]
+    else:
+        checks = asyncio.run(run_checks(settings, pg_test_dsn(), timeout))
+    if json_out:
+        failed = any(not check.ok for check in checks)
+        report = {"ok": not failed, "checks": [asdict(check) for check in checks]}
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        _print(checks)
+    if any(not check.ok for check in checks):
+        raise typer.Exit(1)
