@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.base import Lines, Command, Event, OrderId, PricedLines, ShortText, Sku
+from contracts.base import Command, Event, Lines, OrderId, PricedLines, ShortText, Sku
 
 
 class ReserveStock(Command):

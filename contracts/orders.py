@@ -10,10 +10,10 @@ from pydantic import Field, StringConstraints
 from contracts.base import (
     Address,
     Cents,
-    Currency,
-    Lines,
     Command,
+    Currency,
     Event,
+    Lines,
     OrderId,
     Part,
     ShortText,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from contracts.base import Cents, Currency, Command, Event, OrderId, ShortText
+from contracts.base import Cents, Command, Currency, Event, OrderId, ShortText
 from contracts.orders import Token
 
 PaymentId = Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -13,7 +13,12 @@ from pydantic import ValidationError
 from contracts import inventory, orders, payments, shipping
 from contracts.base import Message
 from contracts.envelope import CAUSATION_HEADER, TRACEPARENT_HEADER, Envelope, WireMessage
-from contracts.errors import MalformedMessage, SchemaViolation, UnknownMessageType, UnsupportedVersion
+from contracts.errors import (
+    MalformedMessage,
+    SchemaViolation,
+    UnknownMessageType,
+    UnsupportedVersion,
+)
 
 Upcaster = Callable[[Any], Message]
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from contracts.base import Address, Lines, Command, Event, OrderId
+from contracts.base import Address, Command, Event, Lines, OrderId
 
 
 class ArrangeShipment(Command):

@@ -136,3 +136,11 @@ def subscription(service: str) -> Subscription:
 def suffix_clashes(queues: list[str]) -> list[tuple[str, str]]:
     """Queue pairs where one name is a dot-suffix of the other (they would share delays)."""
     return [(a, b) for a in queues for b in queues if a != b and a.endswith(f".{b}")]
+
+
+def delay_target(
+    delay_ms: int, destination_queue: str, unit_ms: int, levels: int
+) -> tuple[str, str]:
+    """The exchange and routing key that deliver to `destination_queue` after `delay_ms`."""
+    units = delay_units(delay_ms, unit_ms)
+    return delay_entry_exchange(units), delay_routing_key(units, destination_queue, levels)
