@@ -54,7 +54,7 @@ class Settings(BaseSettings):
 
     queue_type: Literal["quorum", "classic"] = "quorum"
     prefetch: Annotated[int, Field(ge=1, le=2000)] = 32
-    delivery_limit: Annotated[int, Field(ge=1, le=1000)] = 5
+    delivery_limit: Annotated[int, Field(ge=1, le=1000)] = 10
     immediate_retries: Annotated[int, Field(ge=0, le=10)] = 2
     immediate_retry_base_s: Annotated[float, Field(gt=0, le=5)] = 0.05
     delayed_retries: Annotated[int, Field(ge=0, le=50)] = 5
@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     inbox_retention_hours: Annotated[float, Field(gt=0)] = 168.0
 
     api_keys: list[str] = Field(default_factory=lambda: [DEV_API_KEY_ENTRY])
+
+    metrics_host: str = "0.0.0.0"
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Annotated
+
 import typer
 
+from config.settings import get_settings
 from workers.ops.contracts_cmd import app as contracts_app
 from workers.ops.doctor import doctor
+from workers.ops.topology_cmd import app as topology_app
 
 app = typer.Typer(
     name="warren",
@@ -15,7 +20,25 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(contracts_app, name="contracts", help="Export and check the message contracts.")
+app.add_typer(topology_app, name="topology", help="Declare and check the broker topology.")
 app.command(help="Check that RabbitMQ, its management API and PostgreSQL answer.")(doctor)
+
+
+@app.command()
+def relay(
+    service: Annotated[str, typer.Argument(help="Whose outbox to relay, e.g. orders.")],
+    database_url: Annotated[
+        str | None, typer.Option(help="The database; default: the service's configured one.")
+    ] = None,
+) -> None:
+    """Run only the outbox relay of one service (several may run on PostgreSQL)."""
+    from workers.runtime.logs import configure_logging
+    from workers.runtime.service import run_relay, serve_metrics
+
+    settings = get_settings()
+    configure_logging(f"{service}-relay", level=settings.log_level, json_lines=settings.log_json)
+    serve_metrics(settings)
+    asyncio.run(run_relay(service, settings, database_url=database_url))
 
 
 if __name__ == "__main__":

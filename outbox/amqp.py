@@ -1,0 +1,93 @@
+"""Named robust connections, confirmed channels and the AMQP shape of our messages."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractRobustConnection,
+    DeliveryMode,
+)
+
+from contracts.envelope import CONTENT_TYPE
+
+
+def connection_name(role: str) -> str:
+    """How the management UI shows this process: `orders-worker@host:pid`."""
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+async def connect(url: str, role: str, *, timeout: float = 10.0) -> AbstractRobustConnection:
+    """A robust connection named after this process's role."""
+    return await aio_pika.connect_robust(
+        url, client_properties={"connection_name": connection_name(role)}, timeout=timeout
+    )
+
+
+def amqp_message(
+    *,
+    body: bytes,
+    type: str | None,
+    message_id: str | None,
+    correlation_id: str | None,
+    timestamp: datetime | None,
+    headers: Mapping[str, Any],
+    app_id: str | None,
+    content_type: str | None = CONTENT_TYPE,
+) -> aio_pika.Message:
+    """A persistent AMQP message with Warren's properties (DESIGN §3)."""
+    return aio_pika.Message(
+        body,
+        content_type=content_type,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        type=type,
+        message_id=message_id,
+        correlation_id=correlation_id,
+        timestamp=timestamp,
+        headers=dict(headers),
+        app_id=app_id,
+    )
+
+
+class ConfirmedPublisher:
+    """Publishes with confirms and `mandatory`; an unroutable message raises, never vanishes."""
+
+    def __init__(self, connection: AbstractRobustConnection) -> None:
+        self._connection = connection
+        self._channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+
+    async def _ready_channel(self) -> AbstractChannel:
+        if self._channel is None or self._channel.is_closed:
+            self._channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            self._exchanges.clear()
+        return self._channel
+
+    async def publish(
+        self, message: aio_pika.Message, exchange: str, routing_key: str, *, timeout: float = 10.0
+    ) -> Any:
+        """Publish and wait for the broker's confirm."""
+        channel = await self._ready_channel()
+        target = self._exchanges.get(exchange)
+        if target is None:
+            target = (
+                channel.default_exchange
+                if exchange == ""
+                else await channel.get_exchange(exchange, ensure=False)
+            )
+            self._exchanges[exchange] = target
+        return await target.publish(message, routing_key, mandatory=True, timeout=timeout)
+
+    async def close(self) -> None:
+        """Close the channel (the connection belongs to the caller)."""
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()

@@ -1,0 +1,240 @@
+"""The relay: publishes committed outbox rows with confirms, then marks them (DESIGN §6).
+
+PostgreSQL: rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays may run.
+SQLite: it ignores SKIP LOCKED, so one relay per database file holds a lease row.
+A crash between the confirm and the mark publishes a row again: consumers absorb it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from loguru import logger
+from sqlalchemy import func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+
+from config.settings import Settings
+from contracts.topology import delay_target
+from outbox.amqp import ConfirmedPublisher, amqp_message, connection_name
+from outbox.crashpoints import crashpoint
+from outbox.db import is_sqlite, session_factory
+from outbox.metrics import (
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PENDING,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISH_SECONDS,
+    OUTBOX_PUBLISHED,
+)
+from outbox.retention import RetentionJob
+from outbox.tables import OutboxMessage, RelayLease, utcnow
+
+LEASE_NAME = "relay"
+
+
+def publish_backoff(attempts: int, *, cap: float = 60.0) -> float:
+    """Seconds before a failed row is tried again: exponential, capped, equal jitter."""
+    ceiling = min(cap, 0.5 * 2 ** min(attempts, 16))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class Relay:
+    """Moves one database's outbox to RabbitMQ; `wake()` after a commit, polling otherwise."""
+
+    def __init__(
+        self,
+        service: str,
+        engine: AsyncEngine,
+        publisher: ConfirmedPublisher,
+        settings: Settings,
+    ) -> None:
+        self.service = service
+        self._engine = engine
+        self._sessions = session_factory(engine)
+        self._publisher = publisher
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._holder = connection_name(f"{service}-relay")
+        self._lease_until = 0.0
+        self._retention = RetentionJob(service, engine, settings)
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; failures back off with jitter and are retried forever."""
+        failures = 0
+        last_stats = 0.0
+        while not stop.is_set():
+            try:
+                published = await self.relay_once()
+                if time.monotonic() - last_stats > self._settings.relay_poll_interval_s:
+                    await self.record_stats()
+                    await self._retention.maybe_run()
+                    last_stats = time.monotonic()
+                failures = 0
+            except Exception as exc:  # the relay must outlive any broker or database outage
+                failures += 1
+                logger.warning("relay {} failed ({}): {}", self.service, type(exc).__name__, exc)
+                await _sleep_or_stop(stop, publish_backoff(failures, cap=10.0))
+                continue
+            if published < self._settings.relay_batch_size:
+                await self._wait_for_work(stop)
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        stop_wait = asyncio.ensure_future(stop.wait())
+        wake_wait = asyncio.ensure_future(self._wake.wait())
+        await asyncio.wait(
+            {stop_wait, wake_wait},
+            timeout=self._settings.relay_poll_interval_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        stop_wait.cancel()
+        wake_wait.cancel()
+        self._wake.clear()
+
+    async def relay_once(self) -> int:
+        """Publish one batch of due rows; the number published."""
+        if is_sqlite(self._engine):
+            return await self._relay_with_lease()
+        return await self._relay_skip_locked()
+
+    def _due(self) -> Any:
+        return (
+            select(OutboxMessage)
+            .where(col(OutboxMessage.published_at).is_(None))
+            .where(col(OutboxMessage.available_at) <= utcnow())
+            .order_by(col(OutboxMessage.created_at))
+            .limit(self._settings.relay_batch_size)
+        )
+
+    async def _relay_skip_locked(self) -> int:
+        async with self._sessions() as session, session.begin():
+            rows = list((await session.exec(self._due().with_for_update(skip_locked=True))).all())
+            if not rows:
+                return 0
+            outcomes = await self._publish_all(rows)
+            crashpoint("relay-after-confirm")
+            for row, outcome in zip(rows, outcomes, strict=True):
+                _mark(row, outcome)
+            return sum(o is None for o in outcomes)
+
+    async def _relay_with_lease(self) -> int:
+        if not await self._hold_lease():
+            return 0
+        async with self._sessions() as session:
+            rows = list((await session.exec(self._due())).all())
+            await session.commit()
+        if not rows:
+            return 0
+        outcomes = await self._publish_all(rows)
+        crashpoint("relay-after-confirm")
+        async with self._sessions() as session:
+            for row, outcome in zip(rows, outcomes, strict=True):
+                _mark(row, outcome)
+                session.add(row)
+            await session.commit()
+        return sum(o is None for o in outcomes)
+
+    async def _hold_lease(self) -> bool:
+        now = time.time()
+        if self._lease_until - now > self._settings.relay_lease_s / 2:
+            return True
+        until = utcnow() + timedelta(seconds=self._settings.relay_lease_s)
+        async with self._sessions() as session:
+            taken = await session.exec(
+                update(RelayLease)
+                .where(col(RelayLease.name) == LEASE_NAME)
+                .where(
+                    or_(
+                        col(RelayLease.holder) == self._holder,
+                        col(RelayLease.expires_at) < utcnow(),
+                    )
+                )
+                .values(holder=self._holder, expires_at=until)
+            )
+            if taken.rowcount == 0 and await session.get(RelayLease, LEASE_NAME) is None:
+                session.add(RelayLease(name=LEASE_NAME, holder=self._holder, expires_at=until))
+            elif taken.rowcount == 0:
+                await session.commit()
+                return False
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+        self._lease_until = until.timestamp()
+        return True
+
+    async def _publish_all(self, rows: Sequence[OutboxMessage]) -> list[BaseException | None]:
+        results = await asyncio.gather(
+            *(self._publish(row) for row in rows), return_exceptions=True
+        )
+        return [r if isinstance(r, BaseException) else None for r in results]
+
+    async def _publish(self, row: OutboxMessage) -> None:
+        exchange, routing_key = row.exchange, row.routing_key
+        if row.deliver_at is not None:
+            remaining_ms = int((row.deliver_at - utcnow()).total_seconds() * 1000)
+            exchange, routing_key = delay_target(
+                max(0, remaining_ms),
+                row.routing_key,
+                self._settings.delay_unit_ms,
+                self._settings.delay_levels,
+            )
+        message = amqp_message(
+            body=row.body,
+            type=row.type,
+            message_id=row.id,
+            correlation_id=row.correlation_id,
+            timestamp=row.created_at,
+            headers=row.headers,
+            app_id=self.service,
+        )
+        started = time.perf_counter()
+        try:
+            await self._publisher.publish(
+                message, exchange, routing_key, timeout=self._settings.relay_publish_timeout_s
+            )
+        except Exception as exc:
+            OUTBOX_PUBLISH_FAILURES.labels(self.service, type(exc).__name__).inc()
+            raise
+        OUTBOX_PUBLISH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        OUTBOX_PUBLISHED.labels(self.service).inc()
+
+    async def record_stats(self) -> tuple[int, float]:
+        """Refresh the pending-rows and oldest-age gauges; returns them."""
+        async with self._sessions() as session:
+            count, oldest = (
+                await session.exec(
+                    select(func.count(), func.min(OutboxMessage.created_at)).where(
+                        col(OutboxMessage.published_at).is_(None)
+                    )
+                )
+            ).one()
+            await session.commit()
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        OUTBOX_PENDING.labels(self.service).set(count)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+        return count, age
+
+
+def _mark(row: OutboxMessage, outcome: BaseException | None) -> None:
+    if outcome is None:
+        row.published_at = utcnow()
+        return
+    row.attempts += 1
+    row.last_error = f"{type(outcome).__name__}: {outcome}"[:1000]
+    row.available_at = utcnow() + timedelta(seconds=publish_backoff(row.attempts))
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,87 @@
+"""A unit of work: state changes and the messages they cause commit together (DESIGN §5-6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.envelope import Envelope, WireMessage
+from contracts.registry import Registry, default_registry
+from contracts.topology import exchange_for, routing_key_for
+from outbox.db import SessionFactory
+from outbox.tables import OutboxMessage, utcnow
+
+
+class UnitOfWork:
+    """One transaction; `publish` and `send_later` add outbox rows to it."""
+
+    session: AsyncSession
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        *,
+        registry: Registry | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._registry = registry or default_registry()
+        self._on_commit = on_commit
+        self._outgoing = 0
+        self._committed = False
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessions()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._committed:
+            await self.session.rollback()
+        await self.session.close()
+
+    def publish(self, envelope: Envelope[Any]) -> None:
+        """Publish a command or event to its exchange once this transaction commits."""
+        model = type(envelope.message)
+        self._add(self._registry.encode(envelope), exchange_for(model), routing_key_for(model))
+
+    def send_later(self, envelope: Envelope[Any], queue: str, delay: timedelta) -> None:
+        """Deliver a message straight to `queue` after `delay`, through the delay levels."""
+        wire = self._registry.encode(envelope)
+        self._add(wire, "", queue, deliver_at=utcnow() + delay)
+
+    def _add(self, wire: WireMessage, exchange: str, routing_key: str, **extra: Any) -> None:
+        self.session.add(
+            OutboxMessage(
+                id=wire.message_id,
+                exchange=exchange,
+                routing_key=routing_key,
+                type=wire.type,
+                correlation_id=wire.correlation_id,
+                headers=dict(wire.headers),
+                body=wire.body,
+                created_at=wire.timestamp,
+                **extra,
+            )
+        )
+        self._outgoing += 1
+
+    async def commit(self) -> None:
+        """Commit the state change and its messages, then wake the relay."""
+        await self.session.commit()
+        self._committed = True
+        if self._outgoing and self._on_commit is not None:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        """Discard everything done in this unit of work."""
+        await self.session.rollback()
+        self._outgoing = 0

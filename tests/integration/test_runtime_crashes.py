@@ -1,0 +1,95 @@
+"""Crashes at the worst moments lose nothing and duplicate no effect (real SIGKILL, real broker)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.harness import wait_for
+from tests.support.probe_kit import ProbeKit
+
+
+@pytest.fixture
+def kit(amqp_url: str, database_url: str, tmp_path: Path) -> Iterator[ProbeKit]:
+    probe = ProbeKit(amqp_url, database_url, tmp_path, f"t{uuid.uuid4().hex[:10]}")
+    yield probe
+    probe.stop_all()
+
+
+async def test_killed_before_commit_the_message_is_redelivered_and_applied_once(
+    kit: ProbeKit,
+) -> None:
+    first = await kit.start(WARREN_CRASHPOINTS="worker-before-commit")
+    order = await kit.place("ok")
+    assert await first.exited() == -9
+    assert await kit.effects(order) == 0
+
+    second = await kit.start()
+    await wait_for(
+        lambda: second.metric("warren_messages_handled_total", outcome="handled"),
+        what="the redelivered message to be handled",
+    )
+    assert await kit.effects(order) == 1
+    assert await second.metric("warren_duplicates_absorbed_total") == 0
+
+
+async def test_killed_after_commit_before_ack_the_inbox_absorbs_the_redelivery(
+    kit: ProbeKit,
+) -> None:
+    first = await kit.start(WARREN_CRASHPOINTS="worker-after-commit")
+    order = await kit.place("ok")
+    assert await first.exited() == -9
+    assert await kit.effects(order) == 1
+
+    second = await kit.start()
+    await wait_for(
+        lambda: second.metric("warren_duplicates_absorbed_total"),
+        what="the redelivery to be absorbed as a duplicate",
+    )
+    assert await kit.effects(order) == 1
+    assert await second.metric("warren_duplicates_absorbed_total") == 1
+    assert await kit.ready_count(kit.queue) == 0
+
+
+async def test_relay_killed_after_confirm_before_mark_publishes_again_and_consumer_absorbs(
+    amqp_url: str, make_database_url, backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    tag = f"relay-crash-{backend}"
+    producer = ProbeKit(amqp_url, make_database_url(backend), tmp_path, f"{tag}-producer")
+    listener = ProbeKit(amqp_url, make_database_url(backend), tmp_path, f"{tag}-listener")
+    try:
+        listening = await listener.start(PROBE_MESSAGES="orders.OrderStatusChanged")
+        first = await producer.start(WARREN_CRASHPOINTS="relay-after-confirm")
+        order = await producer.place("ok")
+        assert await first.exited() == -9
+        await wait_for(lambda: listener.effects(order), what="the first copy of the event")
+
+        await producer.start()
+        await wait_for(
+            lambda: listening.metric("warren_duplicates_absorbed_total"),
+            what="the republished event to be absorbed",
+        )
+        assert await listener.effects(order) == 1
+        assert await producer.effects(order) == 1
+    finally:
+        producer.stop_all()
+        listener.stop_all()
+
+
+async def test_a_message_that_kills_its_worker_every_time_ends_in_the_dlq_by_delivery_limit(
+    kit: ProbeKit,
+) -> None:
+    worker = await kit.start(WARREN_DELIVERY_LIMIT="2")
+    order = await kit.place("crash")
+    for _ in range(6):
+        assert await worker.exited() == -9
+        if await kit.ready_count(kit.dlq):
+            break
+        worker = await kit.start(WARREN_DELIVERY_LIMIT="2")
+    [dead] = await kit.drain_queue(kit.dlq)
+    assert dead.headers["x-first-death-reason"] == "delivery_limit"
+    assert order in dead.body.decode()
+    assert await kit.ready_count(kit.queue) == 0

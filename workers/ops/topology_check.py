@@ -1,0 +1,133 @@
+"""`warren topology check`: compare the live broker with the plan and explain each difference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from config.settings import Settings
+from workers.ops.management import Management
+from workers.runtime.topology import QueueSpec, TopologyPlan
+
+REAPPLY = "delete the queue once it is empty, then run `warren topology apply`"
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One way the broker differs from the plan, why it matters and what to do."""
+
+    subject: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.problem}\n    fix: {self.fix}"
+
+
+def _effective(queue: dict[str, Any], key: str) -> Any:
+    """An argument's value, from the queue's x-arguments or else from its policy."""
+    value = (queue.get("arguments") or {}).get(key)
+    if value is None:
+        value = (queue.get("effective_policy_definition") or {}).get(key.removeprefix("x-"))
+    return value
+
+
+def check_queue(
+    spec: QueueSpec, live: dict[str, Any] | None, settings: Settings
+) -> list[Difference]:
+    """The differences between one planned queue and the live one."""
+    name = f"queue {spec.name}"
+    if live is None:
+        return [Difference(name, "is missing", "run `warren topology apply`")]
+    found: list[Difference] = []
+    wanted_type = spec.arguments.get("x-queue-type", "classic")
+    if live.get("type") != wanted_type:
+        found.append(
+            Difference(name, f"is a {live.get('type')} queue, the plan says {wanted_type}", REAPPLY)
+        )
+    if "x-dead-letter-exchange" in spec.arguments and not _effective(
+        live, "x-dead-letter-exchange"
+    ):
+        found.append(
+            Difference(
+                name,
+                "has no dead-letter exchange: a message rejected or over its delivery-limit "
+                "is dropped instead of reaching its dead-letter queue",
+                f"{REAPPLY}, or set a policy with dead-letter-exchange="
+                f"{spec.arguments['x-dead-letter-exchange']}",
+            )
+        )
+    if "x-delivery-limit" in spec.arguments:
+        found += _check_delivery_limit(name, _effective(live, "x-delivery-limit"), settings)
+    for key, wanted in spec.arguments.items():
+        if key in {"x-queue-type", "x-dead-letter-exchange", "x-delivery-limit"}:
+            continue
+        actual = _effective(live, key)
+        if actual != wanted:
+            found.append(
+                Difference(name, f"has {key}={actual!r}, the plan says {wanted!r}", REAPPLY)
+            )
+    return found
+
+
+def _check_delivery_limit(name: str, limit: Any, settings: Settings) -> list[Difference]:
+    budget = settings.delayed_retries + 1
+    if limit is None:
+        return [
+            Difference(
+                name,
+                "has no delivery-limit: a message that crashes its worker is redelivered forever "
+                "(RabbitMQ 4 silently drops it after 20 deliveries)",
+                f"{REAPPLY}, or set a policy with delivery-limit={settings.delivery_limit}",
+            )
+        ]
+    if int(limit) < budget:
+        return [
+            Difference(
+                name,
+                f"has delivery-limit {limit}, lower than the retry budget of {budget} attempts: "
+                "a message could be dead-lettered as a crash loop before its retries are spent",
+                f"raise the limit to at least {budget} (WARREN_DELIVERY_LIMIT, then {REAPPLY})",
+            )
+        ]
+    return []
+
+
+async def check(
+    plan: TopologyPlan, settings: Settings, vhost: str | None = None
+) -> list[Difference]:
+    """Every difference between the live vhost and the plan."""
+    async with Management(settings, vhost) as api:
+        exchanges = {e["name"]: e for e in await api.exchanges()}
+        queues = {q["name"]: q for q in await api.queues()}
+        bindings = {
+            (b["source"], b["destination"], b["destination_type"], b["routing_key"])
+            for b in await api.bindings()
+        }
+    found: list[Difference] = []
+    for spec in plan.exchanges:
+        live = exchanges.get(spec.name)
+        if live is None:
+            found.append(
+                Difference(f"exchange {spec.name}", "is missing", "run `warren topology apply`")
+            )
+        elif live["type"] != spec.type:
+            found.append(
+                Difference(
+                    f"exchange {spec.name}",
+                    f"is {live['type']}, the plan says {spec.type}",
+                    "delete the exchange, then run `warren topology apply`",
+                )
+            )
+    for queue in plan.queues:
+        found += check_queue(queue, queues.get(queue.name), settings)
+    for b in plan.bindings:
+        if (b.source, b.destination, b.destination_type, b.routing_key) not in bindings:
+            found.append(
+                Difference(
+                    f"binding {b.source} -> {b.destination} ({b.routing_key})",
+                    "is missing: messages with that routing key do not reach their queue",
+                    "run `warren topology apply`",
+                )
+            )
+    return found

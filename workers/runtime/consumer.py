@@ -1,0 +1,234 @@
+"""The one place that consumes: decode, inbox, handler, outbox, commit, then ack (DESIGN §5).
+
+Failure routing lives here and nowhere else: poison goes to `Q.dlq` at once; a transient failure
+gets a few short in-process retries, then delayed retries through the delay levels, then `Q.dlq`.
+Every copy (retry or dead letter) is confirmed by the broker before the original is acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from loguru import logger
+from sqlalchemy.exc import IntegrityError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from config.settings import Settings
+from contracts.envelope import Envelope
+from contracts.errors import PoisonMessage
+from contracts.registry import Registry, default_registry
+from contracts.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
+from outbox.amqp import ConfirmedPublisher, connection_name
+from outbox.crashpoints import crashpoint
+from outbox.db import SessionFactory
+from outbox.tables import InboxMessage
+from outbox.unit_of_work import UnitOfWork
+from workers.runtime import metrics
+from workers.runtime.backoff import retry_delay
+from workers.runtime.delay import Scheduler
+from workers.runtime.errors import PermanentError
+from workers.runtime.failures import (
+    RETRY_ATTEMPT,
+    FailureReason,
+    copy_with_headers,
+    dead_letter_headers,
+    failure_headers,
+    retry_attempt,
+)
+
+Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+
+
+class NoHandler(PoisonMessage):
+    """A valid message that this queue has no handler for."""
+
+
+class Consumer:
+    """Consumes one work queue with a dispatch table of handlers keyed by contract name."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        queue: str,
+        handlers: Mapping[str, Handler],
+        sessions: SessionFactory,
+        publisher: ConfirmedPublisher,
+        settings: Settings,
+        registry: Registry | None = None,
+        on_commit: Callable[[], None] | None = None,
+        permanent_errors: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.service, self.queue = service, queue
+        self._handlers = handlers
+        self._sessions = sessions
+        self._publisher = publisher
+        self._scheduler = Scheduler(publisher, settings)
+        self._settings = settings
+        self._registry = registry or default_registry()
+        self._on_commit = on_commit
+        self._permanent: tuple[type[BaseException], ...] = (
+            PermanentError,
+            PoisonMessage,
+            *permanent_errors,
+        )
+        self._worker = connection_name(f"{service}-worker")
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._amqp_queue: AbstractQueue | None = None
+        self._tag: str | None = None
+
+    async def start(self, channel: AbstractChannel) -> None:
+        """Start consuming with an explicit prefetch (it is the concurrency limit)."""
+        await channel.set_qos(prefetch_count=self._settings.prefetch)
+        self._amqp_queue = await channel.get_queue(self.queue, ensure=True)
+        self._tag = await self._amqp_queue.consume(self._on_message, no_ack=False)
+        logger.info("consuming {} with prefetch {}", self.queue, self._settings.prefetch)
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking messages and finish the ones in hand, for at most `timeout` seconds."""
+        if self._amqp_queue is not None and self._tag is not None:
+            await self._amqp_queue.cancel(self._tag)
+            self._tag = None
+        for _ in range(3):  # deliveries received before cancel-ok may not have started yet
+            await asyncio.sleep(0)
+        if self._inflight:
+            logger.info("draining {} in-flight messages", len(self._inflight))
+            await asyncio.wait(set(self._inflight), timeout=timeout)
+
+    async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            with logger.contextualize(
+                message_id=incoming.message_id,
+                correlation_id=incoming.correlation_id,
+                message_type=incoming.type,
+                queue=self.queue,
+            ):
+                await self.handle(incoming)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def handle(self, incoming: AbstractIncomingMessage) -> None:
+        """Handle one delivery and settle it: ack, or route its failure, exactly once."""
+        type_name = incoming.type or "<none>"
+        try:
+            envelope = self._decode(incoming)
+            started = time.perf_counter()
+            outcome = await self._process_with_immediate_retries(envelope)
+            metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(
+                time.perf_counter() - started
+            )
+            crashpoint("worker-after-commit")
+            await incoming.ack()
+        except Exception as exc:
+            outcome = await self._route_failure(incoming, exc)
+        metrics.HANDLED.labels(self.queue, type_name, outcome).inc()
+
+    def _decode(self, incoming: AbstractIncomingMessage) -> Envelope[Any]:
+        envelope = self._registry.decode(
+            incoming.body,
+            type_name=incoming.type,
+            message_id=incoming.message_id,
+            correlation_id=incoming.correlation_id,
+            timestamp=incoming.timestamp,
+            headers=incoming.headers,
+        )
+        if envelope.message.NAME not in self._handlers:
+            raise NoHandler(f"queue {self.queue} has no handler for {envelope.message.NAME}")
+        return envelope
+
+    async def _process_with_immediate_retries(self, envelope: Envelope[Any]) -> str:
+        def count(_: RetryCallState) -> None:
+            metrics.RETRIES.labels(self.queue, "immediate").inc()
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + self._settings.immediate_retries),
+            wait=wait_random_exponential(multiplier=self._settings.immediate_retry_base_s, max=2),
+            retry=retry_if_exception(lambda exc: not isinstance(exc, self._permanent)),
+            before_sleep=count,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._process(envelope)
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def _process(self, envelope: Envelope[Any]) -> str:
+        async with UnitOfWork(
+            self._sessions, registry=self._registry, on_commit=self._on_commit
+        ) as uow:
+            uow.session.add(InboxMessage(consumer=self.queue, message_id=envelope.message_id))
+            try:
+                await uow.session.flush()
+            except IntegrityError:
+                metrics.DUPLICATES.labels(self.queue).inc()
+                logger.info("duplicate {} absorbed", envelope.message_id)
+                return "duplicate"
+            await self._handlers[envelope.message.NAME](envelope, uow)
+            crashpoint("worker-before-commit")
+            await uow.commit()
+        return "handled"
+
+    async def _route_failure(self, incoming: AbstractIncomingMessage, exc: Exception) -> str:
+        try:
+            if isinstance(exc, self._permanent):
+                await self._dead_letter(incoming, exc, FailureReason.POISON)
+                return "dead-lettered"
+            if retry_attempt(incoming.headers) < self._settings.delayed_retries:
+                await self._retry_later(incoming, exc)
+                return "retried"
+            await self._dead_letter(incoming, exc, FailureReason.EXHAUSTED)
+            return "dead-lettered"
+        except Exception as routing_error:  # the broker refused the copy: keep the original
+            logger.error("could not route failure of {}: {}", incoming.message_id, routing_error)
+            if not incoming.channel.is_closed:
+                await incoming.reject(requeue=True)
+            return "requeued"
+
+    async def _retry_later(self, incoming: AbstractIncomingMessage, exc: Exception) -> None:
+        attempt = retry_attempt(incoming.headers) + 1
+        delay_s = retry_delay(
+            attempt,
+            base_s=self._settings.retry_base_s,
+            cap_s=self._settings.retry_max_s,
+            jitter=self._settings.retry_jitter,
+        )
+        headers = failure_headers(incoming, self.queue, exc) | {RETRY_ATTEMPT: attempt}
+        await self._scheduler.schedule(
+            copy_with_headers(incoming, headers), self.queue, timedelta(seconds=delay_s)
+        )
+        await incoming.ack()
+        metrics.RETRIES.labels(self.queue, "delayed").inc()
+        logger.warning(
+            "attempt {} failed ({}: {}); retrying in {:.2f}s",
+            attempt,
+            type(exc).__name__,
+            exc,
+            delay_s,
+        )
+
+    async def _dead_letter(
+        self, incoming: AbstractIncomingMessage, exc: BaseException, reason: FailureReason
+    ) -> None:
+        headers = dead_letter_headers(incoming, self.queue, exc, reason, self._worker)
+        dlq = dead_letter_queue(self.queue)
+        await self._publisher.publish(
+            copy_with_headers(incoming, headers), DEAD_LETTER_EXCHANGE, dlq
+        )
+        await incoming.ack()
+        metrics.DEAD_LETTERED.labels(self.queue, reason.value).inc()
+        logger.error("dead-lettered to {} ({}): {}: {}", dlq, reason.value, type(exc).__name__, exc)

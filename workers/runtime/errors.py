@@ -1,0 +1,11 @@
+"""What a handler raises to tell the runtime how to treat a failure."""
+
+from __future__ import annotations
+
+
+class TransientError(Exception):
+    """Worth trying again later: a timeout, a busy database, a flaky dependency."""
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (a bug or an impossible request): dead-letter at once."""

@@ -1,0 +1,93 @@
+"""The headers a failed message carries into a retry or a dead-letter queue (DESIGN §5.4).
+
+Our headers never start with `x-`: RabbitMQ owns those, and a republished `x-death` can make
+the broker drop a message it believes is cycling through the delay levels.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+from outbox.amqp import amqp_message
+
+RETRY_ATTEMPT = "retry-attempt"
+STACK_TRACE_LIMIT = 8_000
+MESSAGE_LIMIT = 1_000
+
+
+class FailureReason(StrEnum):
+    POISON = "poison"
+    EXHAUSTED = "exhausted"
+    CRASH_LOOP = "crash-loop"
+
+
+def retry_attempt(headers: Mapping[str, Any] | None) -> int:
+    """How many delayed retries this message has had already."""
+    try:
+        return max(0, int((headers or {}).get(RETRY_ATTEMPT, 0)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def failure_headers(
+    incoming: AbstractIncomingMessage, queue: str, error: BaseException
+) -> dict[str, Any]:
+    """The incoming headers without the broker's `x-*`, plus where and how this failure happened."""
+    old = {k: v for k, v in (incoming.headers or {}).items() if not k.startswith("x-")}
+    return old | {
+        "original-exchange": _text(old.get("original-exchange", incoming.exchange or "")),
+        "original-routing-key": _text(old.get("original-routing-key", incoming.routing_key or "")),
+        "original-queue": queue,
+        "first-failure-at": _text(old.get("first-failure-at", _now())),
+        "last-failure-at": _now(),
+        "exception-type": type(error).__name__,
+        "exception-message": str(error)[:MESSAGE_LIMIT],
+    }
+
+
+def dead_letter_headers(
+    incoming: AbstractIncomingMessage,
+    queue: str,
+    error: BaseException,
+    reason: FailureReason,
+    worker: str,
+) -> dict[str, Any]:
+    """Everything an operator needs to understand and replay a dead letter."""
+    trace = "".join(traceback.format_exception(error))
+    return failure_headers(incoming, queue, error) | {
+        "failure-reason": reason.value,
+        "attempts": retry_attempt(incoming.headers) + 1,
+        "stack-trace": trace[-STACK_TRACE_LIMIT:],
+        "worker": worker,
+    }
+
+
+def copy_with_headers(
+    incoming: AbstractIncomingMessage, headers: dict[str, Any]
+) -> aio_pika.Message:
+    """The same body and properties as `incoming`, persistent, with new headers."""
+    return amqp_message(
+        body=incoming.body,
+        type=incoming.type,
+        message_id=incoming.message_id,
+        correlation_id=incoming.correlation_id,
+        timestamp=incoming.timestamp,
+        headers=headers,
+        app_id=incoming.app_id,
+        content_type=incoming.content_type,
+    )

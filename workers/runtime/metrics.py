@@ -1,0 +1,32 @@
+"""Prometheus metrics of the consumer runtime (DESIGN §10)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HANDLED = Counter(
+    "warren_messages_handled_total",
+    "Messages the runtime finished with, by outcome.",
+    ["queue", "type", "outcome"],
+)
+DUPLICATES = Counter(
+    "warren_duplicates_absorbed_total",
+    "Redelivered or republished messages the inbox recognised and acknowledged unchanged.",
+    ["queue"],
+)
+RETRIES = Counter(
+    "warren_retries_total",
+    "Retries scheduled, immediate (in-process) or delayed (through the delay levels).",
+    ["queue", "kind"],
+)
+DEAD_LETTERED = Counter(
+    "warren_dead_lettered_total",
+    "Messages moved to a dead-letter queue, by reason.",
+    ["queue", "reason"],
+)
+HANDLER_SECONDS = Histogram(
+    "warren_handler_seconds",
+    "Time to handle one message: inbox, handler and commit.",
+    ["queue", "type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -1,0 +1,121 @@
+"""One worker process: bootstrap its database, topology, consumer and relay; drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+from prometheus_client import start_http_server
+
+from config.settings import Settings
+from contracts.topology import SUBSCRIPTIONS, Subscription
+from outbox.amqp import ConfirmedPublisher, connect
+from outbox.db import SessionFactory, create_engine, create_tables, session_factory
+from outbox.relay import Relay
+from outbox.tables import MESSAGING_TABLES
+from workers.runtime.consumer import Consumer, Handler
+from workers.runtime.logs import configure_logging
+from workers.runtime.topology import apply_plan, build_plan
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a worker service: its queue, its handlers and its tables."""
+
+    name: str
+    subscription: Subscription
+    handlers: Mapping[str, Handler]
+    tables: tuple[Any, ...] = ()
+    permanent_errors: tuple[type[BaseException], ...] = ()
+    on_start: Callable[[SessionFactory], Awaitable[None]] | None = None
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT ask the process to drain and exit."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def serve_metrics(settings: Settings) -> None:
+    """Expose /metrics on the configured port, if any."""
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        logger.info("metrics on :{}/metrics", settings.metrics_port)
+
+
+async def run_worker(
+    spec: ServiceSpec,
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    with_relay: bool = True,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run a worker until `stop` (or a signal); then drain, flush the outbox and close."""
+    stop = stop or asyncio.Event()
+    engine = create_engine(database_url or settings.database_url(spec.name))
+    await create_tables(engine, (*MESSAGING_TABLES, *spec.tables))
+    sessions = session_factory(engine)
+    if spec.on_start is not None:
+        await spec.on_start(sessions)
+    connection = await connect(settings.amqp_url(), f"{spec.name}-worker")
+    subscriptions = {s.queue: s for s in (*SUBSCRIPTIONS, spec.subscription)}.values()
+    async with connection.channel() as channel:
+        await apply_plan(channel, build_plan(settings, subscriptions))
+    publisher = ConfirmedPublisher(connection)
+    relay = Relay(spec.name, engine, publisher, settings)
+    consumer = Consumer(
+        service=spec.name,
+        queue=spec.subscription.queue,
+        handlers=spec.handlers,
+        sessions=sessions,
+        publisher=publisher,
+        settings=settings,
+        on_commit=relay.wake,
+        permanent_errors=spec.permanent_errors,
+    )
+    relay_stop = asyncio.Event()
+    relay_task = asyncio.create_task(relay.run(relay_stop)) if with_relay else None
+    await consumer.start(await connection.channel())
+    logger.info("{} worker started", spec.name)
+    await stop.wait()
+    logger.info("{} worker draining", spec.name)
+    await consumer.drain(settings.drain_timeout_s)
+    relay_stop.set()
+    if relay_task is not None:
+        await relay_task
+        await relay.relay_once()
+    await connection.close()
+    await engine.dispose()
+    logger.info("{} worker stopped", spec.name)
+
+
+async def run_relay(service: str, settings: Settings, *, database_url: str | None = None) -> None:
+    """Run only the outbox relay of one service's database until a signal."""
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    engine = create_engine(database_url or settings.database_url(service))
+    await create_tables(engine, MESSAGING_TABLES)
+    connection = await connect(settings.amqp_url(), f"{service}-relay")
+    relay = Relay(service, engine, ConfirmedPublisher(connection), settings)
+    await relay.run(stop)
+    await connection.close()
+    await engine.dispose()
+
+
+def main(spec: ServiceSpec, settings: Settings, **kwargs: Any) -> None:
+    """Entry point of a worker process: logging, metrics, signals, run."""
+    configure_logging(spec.name, level=settings.log_level, json_lines=settings.log_json)
+    serve_metrics(settings)
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await run_worker(spec, settings, stop=stop, **kwargs)
+
+    asyncio.run(_run())

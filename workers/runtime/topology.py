@@ -1,0 +1,160 @@
+"""The broker topology as one plan, derived from `contracts.topology` and the settings (DESIGN §4).
+
+Work queues are quorum queues with an explicit delivery-limit and a dead-letter exchange, so a
+message that crashes its worker in a loop ends in `Q.dlq`. Delay level `L` is a queue with TTL
+`unit * 2**L` that dead-letters into level `L-1`; the routing key carries the delay bits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aio_pika import ExchangeType
+from aio_pika.abc import AbstractChannel, AbstractExchange
+from aiormq.exceptions import ChannelPreconditionFailed
+
+from config.settings import Settings
+from contracts import topology as names
+from contracts.registry import default_registry
+from contracts.topology import SUBSCRIPTIONS, Subscription
+
+
+class TopologyConflict(RuntimeError):
+    """The broker holds a queue or exchange that contradicts the plan."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSpec:
+    name: str
+    type: str = "topic"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BindingSpec:
+    source: str
+    destination: str
+    routing_key: str
+    destination_type: str = "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyPlan:
+    exchanges: tuple[ExchangeSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    bindings: tuple[BindingSpec, ...]
+    work_queues: tuple[str, ...]
+
+
+def work_queue_arguments(settings: Settings, queue: str) -> dict[str, Any]:
+    """Arguments of a work queue: type, delivery-limit and dead-lettering to `Q.dlq`."""
+    args: dict[str, Any] = {
+        "x-queue-type": settings.queue_type,
+        "x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": names.dead_letter_queue(queue),
+    }
+    if settings.queue_type == "quorum":
+        args |= {
+            "x-delivery-limit": settings.delivery_limit,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+    return args
+
+
+def delay_queue_arguments(settings: Settings, level: int) -> dict[str, Any]:
+    """Arguments of delay level `level`: its TTL and where it expires to."""
+    target = names.delay_exchange(level - 1) if level else names.DELAY_DELIVERY_EXCHANGE
+    return {
+        "x-queue-type": "quorum",
+        "x-message-ttl": settings.delay_unit_ms * 2**level,
+        "x-dead-letter-exchange": target,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def build_plan(
+    settings: Settings, subscriptions: Iterable[Subscription] = SUBSCRIPTIONS
+) -> TopologyPlan:
+    """Every exchange, queue and binding Warren needs for these subscriptions."""
+    subs = tuple(subscriptions)
+    exchanges = {names.exchange_for(m) for m in default_registry()}
+    queues: list[QueueSpec] = []
+    bindings: list[BindingSpec] = []
+    for sub in subs:
+        dlq = names.dead_letter_queue(sub.queue)
+        queues += [QueueSpec(sub.queue, work_queue_arguments(settings, sub.queue))]
+        queues += [QueueSpec(dlq, {"x-queue-type": settings.queue_type})]
+        bindings.append(BindingSpec(names.DEAD_LETTER_EXCHANGE, dlq, dlq))
+        bindings.append(
+            BindingSpec(
+                names.DELAY_DELIVERY_EXCHANGE, sub.queue, names.delay_delivery_binding(sub.queue)
+            )
+        )
+        for message_name in sub.messages:
+            model = default_registry().newest(message_name)
+            exchanges.add(names.exchange_for(model))
+            bindings.append(
+                BindingSpec(names.exchange_for(model), sub.queue, names.routing_key_for(model))
+            )
+    delay_exchanges, delay_queues, delay_bindings = _delay_levels(settings)
+    return TopologyPlan(
+        exchanges=(
+            *(ExchangeSpec(name) for name in sorted(exchanges)),
+            ExchangeSpec(names.DEAD_LETTER_EXCHANGE, "direct"),
+            *delay_exchanges,
+        ),
+        queues=(*queues, *delay_queues),
+        bindings=(*bindings, *delay_bindings),
+        work_queues=tuple(sub.queue for sub in subs),
+    )
+
+
+def _delay_levels(
+    settings: Settings,
+) -> tuple[list[ExchangeSpec], list[QueueSpec], list[BindingSpec]]:
+    levels = settings.delay_levels
+    exchanges = [ExchangeSpec(names.DELAY_DELIVERY_EXCHANGE)]
+    queues, bindings = [], []
+    for level in range(levels):
+        exchange = names.delay_exchange(level)
+        below = names.delay_exchange(level - 1) if level else names.DELAY_DELIVERY_EXCHANGE
+        bit_set, bit_clear = names.delay_level_bindings(level, levels)
+        exchanges.append(ExchangeSpec(exchange))
+        queues.append(QueueSpec(names.delay_queue(level), delay_queue_arguments(settings, level)))
+        bindings.append(BindingSpec(exchange, names.delay_queue(level), bit_set))
+        bindings.append(BindingSpec(exchange, below, bit_clear, destination_type="exchange"))
+    return exchanges, queues, bindings
+
+
+async def apply_plan(channel: AbstractChannel, plan: TopologyPlan) -> None:
+    """Declare the plan; idempotent, and a conflicting existing queue raises a clear error."""
+    declared: dict[str, AbstractExchange] = {}
+    for spec in plan.exchanges:
+        declared[spec.name] = await channel.declare_exchange(
+            spec.name, ExchangeType(spec.type), durable=True
+        )
+    for queue_spec in plan.queues:
+        try:
+            await channel.declare_queue(
+                queue_spec.name, durable=True, arguments=queue_spec.arguments
+            )
+        except ChannelPreconditionFailed as exc:
+            raise TopologyConflict(
+                f"queue {queue_spec.name} exists with other arguments than the plan's "
+                f"({exc}); `warren topology check` shows how it differs"
+            ) from exc
+    for binding in plan.bindings:
+        if binding.destination_type == "exchange":
+            await declared[binding.destination].bind(declared[binding.source], binding.routing_key)
+        else:
+            queue = await channel.get_queue(binding.destination, ensure=False)
+            await queue.bind(declared[binding.source], binding.routing_key)
