@@ -152,6 +152,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     payments.PaymentRefunded,
     shipping.ArrangeShipment,
     shipping.ShipmentArranged,
+    shipping.CancelShipment,
 )
 
 

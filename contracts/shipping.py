@@ -27,3 +27,12 @@ class ShipmentArranged(Event):
     order_id: OrderId
     carrier: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class CancelShipment(Command):
+    """Cancel whatever shipment exists for an order (compensation); later arrangements refuse it."""
+
+    NAME = "shipping.CancelShipment"
+    VERSION = 1
+
+    order_id: OrderId

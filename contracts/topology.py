@@ -110,6 +110,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
         (
             "orders.PlaceOrder",
             "orders.CancelOrder",
+            "orders.StepTimedOut",
             "inventory.StockReserved",
             "inventory.StockRejected",
             "payments.PaymentCaptured",
@@ -120,7 +121,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     ),
     Subscription("inventory", "stock", ("inventory.ReserveStock", "inventory.ReleaseStock")),
     Subscription("payments", "payments", ("payments.CapturePayment", "payments.RefundPayment")),
-    Subscription("shipping", "shipments", ("shipping.ArrangeShipment",)),
+    Subscription("shipping", "shipments", ("shipping.ArrangeShipment", "shipping.CancelShipment")),
     Subscription("gateway", "status", ("orders.OrderStatusChanged",)),
 )
 

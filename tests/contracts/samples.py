@@ -67,6 +67,7 @@ _FIELDS: dict[type[Message], Callable[[], dict[str, Any]]] = {
     payments.PaymentRefunded: lambda: {"payment_id": "pay-1", "amount_cents": 4848},
     shipping.ArrangeShipment: lambda: {"items": LINES, "shipping_address": ADDRESS},
     shipping.ShipmentArranged: lambda: {"carrier": "DHL", "tracking_number": "JD0146000033"},
+    shipping.CancelShipment: dict,
 }
 
 

@@ -44,11 +44,18 @@ async def wait_for(
 class Process:
     """A Python module run as a separate process, its stderr kept for assertions."""
 
-    def __init__(self, module: str, env: dict[str, str], *, ready_line: str | None = None) -> None:
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        *,
+        ready_line: str | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.metrics_port = free_port()
         full_env = os.environ | env | {"WARREN_METRICS_PORT": str(self.metrics_port)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", module, *(args or [])],
             cwd=REPO,
             env=full_env,
             stderr=subprocess.PIPE,

@@ -1,0 +1,108 @@
+"""The outbox relay publishes every committed row exactly once, even with two relays running."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+import aio_pika
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from config.settings import Settings
+from contracts.envelope import Envelope
+from contracts.orders import OrderStatus, OrderStatusChanged
+from contracts.topology import Subscription
+from outbox.db import create_engine, create_tables, session_factory
+from outbox.tables import MESSAGING_TABLES, OutboxMessage
+from outbox.unit_of_work import UnitOfWork
+from tests.support.harness import Process, wait_for
+from workers.runtime.topology import apply_plan, build_plan
+
+ROWS = 10_000
+
+
+async def _fill_outbox(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await create_tables(engine, MESSAGING_TABLES)
+    sessions = session_factory(engine)
+    for _ in range(ROWS // 1000):
+        async with UnitOfWork(sessions) as uow:
+            for _ in range(1000):
+                event = OrderStatusChanged(
+                    order_id=uuid.uuid4(), status=OrderStatus.PENDING, sequence=1
+                )
+                uow.publish(Envelope(event))
+            await uow.commit()
+    await engine.dispose()
+
+
+async def _pending(database_url: str) -> int:
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session:
+        query = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
+        pending = int((await session.exec(query)).one())
+    await engine.dispose()
+    return pending
+
+
+async def test_two_relays_on_postgres_publish_10000_rows_each_exactly_once(
+    test_settings: Settings, make_database_url, management, rabbit_vhost: str
+) -> None:
+    database_url = make_database_url("postgres")
+    listener = Subscription("relaytest", "events", ("orders.OrderStatusChanged",))
+    connection = await aio_pika.connect_robust(test_settings.amqp_url())
+    async with connection:
+        await apply_plan(await connection.channel(), build_plan(test_settings, [listener]))
+        await _fill_outbox(database_url)
+
+        received: list[str] = []
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=1000)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            received.append(str(message.message_id))
+            await message.ack()
+
+        await (await channel.get_queue(listener.queue)).consume(on_message)
+        env = {
+            "WARREN_ENV": "test",
+            "WARREN_BROKER_URL": test_settings.amqp_url(),
+            "WARREN_LOG_JSON": "false",
+        }
+        args = ["relay", "relaytest", "--database-url", database_url]
+        relays = [Process("workers.cli", env, args=args) for _ in range(2)]
+        try:
+            await wait_for(
+                lambda: _none_pending(database_url), timeout=120, what="the outbox to empty"
+            )
+            await wait_for(lambda: _at_least(received, ROWS), timeout=30, what=f"{ROWS} messages")
+            await wait_for(
+                lambda: _settled(management, rabbit_vhost, listener.queue),
+                timeout=30,
+                what="the queue to hold nothing ready or unacked",
+            )
+            published = [await relay.metric("warren_outbox_published_total") for relay in relays]
+        finally:
+            for relay in relays:
+                relay.kill()
+        assert all(count > 0 for count in published), (
+            f"both relays should share the work: {published}"
+        )
+        assert sum(published) == ROWS
+    assert len(received) == ROWS
+    assert len(set(received)) == ROWS
+
+
+async def _none_pending(database_url: str) -> bool:
+    return await _pending(database_url) == 0
+
+
+async def _at_least(items: list[str], n: int) -> bool:
+    return len(items) >= n
+
+
+async def _settled(management, vhost: str, queue: str) -> bool:
+    response = await management.get(f"/api/queues/{quote(vhost, safe='')}/{queue}")
+    body = response.json()
+    return body.get("messages") == 0 and body.get("messages_unacknowledged") == 0
