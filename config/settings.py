@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     delay_levels: Annotated[int, Field(ge=4, le=40)] = 24
     drain_timeout_s: Annotated[float, Field(gt=0)] = 20.0
 
+    reserve_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    payment_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    shipment_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    catalog_path: Path = Path(__file__).with_name("catalog.json")
+
     relay_batch_size: Annotated[int, Field(ge=1, le=5000)] = 200
     relay_poll_interval_s: Annotated[float, Field(gt=0)] = 0.5
     relay_publish_timeout_s: Annotated[float, Field(gt=0)] = 10.0
@@ -118,13 +123,13 @@ class Settings(BaseSettings):
         if vhost is None:
             return url
         parts = urlsplit(url)
-        return parts._replace(path="/" + vhost.replace("/", "%2F")).geturl()
+        return parts._replace(path="/" + quote(vhost, safe="")).geturl()
 
     @property
     def vhost(self) -> str:
         """The virtual host named by the broker URL (`/` when none is)."""
         path = urlsplit(self.broker_url.get_secret_value()).path.lstrip("/")
-        return path.replace("%2F", "/") or "/"
+        return unquote(path) or "/"
 
 
 @cache

@@ -9,6 +9,7 @@ called from sync and async tests alike; each call runs on a private loop in a wo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -71,16 +72,16 @@ def _vhost_name(module_name: str) -> str:
     return f"warren-test-{short}-{secrets.token_hex(3)}"
 
 
-@pytest.fixture(scope="module")
-async def rabbit_vhost(
-    request: pytest.FixtureRequest, management: httpx.AsyncClient, base_settings: Settings
+@contextlib.asynccontextmanager
+async def fresh_vhost(
+    management: httpx.AsyncClient, base_settings: Settings, label: str
 ) -> AsyncIterator[str]:
-    """A fresh virtual host for one test module, deleted with everything in it afterwards."""
-    name = _vhost_name(request.module.__name__)
+    """Create a virtual host for `label`, grant our users everything on it, delete it after."""
+    name = _vhost_name(label)
     vhost = quote(name, safe="")
     broker_user = unquote(urlsplit(base_settings.amqp_url()).username or "guest")
     users = {base_settings.management_user, broker_user}
-    description = {"description": f"Warren tests: {request.module.__name__}"}
+    description = {"description": f"Warren tests: {label}"}
     (await management.put(f"/api/vhosts/{vhost}", json=description)).raise_for_status()
     try:
         for user in sorted(users):
@@ -90,6 +91,15 @@ async def rabbit_vhost(
         yield name
     finally:
         await management.delete(f"/api/vhosts/{vhost}")
+
+
+@pytest.fixture(scope="module")
+async def rabbit_vhost(
+    request: pytest.FixtureRequest, management: httpx.AsyncClient, base_settings: Settings
+) -> AsyncIterator[str]:
+    """A fresh virtual host for one test module, deleted with everything in it afterwards."""
+    async with fresh_vhost(management, base_settings, request.module.__name__) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

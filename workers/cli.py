@@ -24,6 +24,26 @@ app.add_typer(topology_app, name="topology", help="Declare and check the broker 
 app.command(help="Check that RabbitMQ, its management API and PostgreSQL answer.")(doctor)
 
 
+WORKERS = ("orders", "inventory", "payments", "shipping")
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(WORKERS)}.")],
+    relay: Annotated[bool, typer.Option(help="Also run this service's outbox relay.")] = True,
+) -> None:
+    """Run one worker service (what a container runs); SIGTERM drains it."""
+    if name not in WORKERS:
+        raise typer.BadParameter(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
+    from importlib import import_module
+
+    from workers.runtime.service import main
+
+    settings = get_settings()
+    bootstrap = import_module(f"workers.{name}.bootstrap").bootstrap
+    main(bootstrap(settings), settings, with_relay=relay)
+
+
 @app.command()
 def relay(
     service: Annotated[str, typer.Argument(help="Whose outbox to relay, e.g. orders.")],

@@ -45,18 +45,7 @@ def check_queue(
         found.append(
             Difference(name, f"is a {live.get('type')} queue, the plan says {wanted_type}", REAPPLY)
         )
-    if "x-dead-letter-exchange" in spec.arguments and not _effective(
-        live, "x-dead-letter-exchange"
-    ):
-        found.append(
-            Difference(
-                name,
-                "has no dead-letter exchange: a message rejected or over its delivery-limit "
-                "is dropped instead of reaching its dead-letter queue",
-                f"{REAPPLY}, or set a policy with dead-letter-exchange="
-                f"{spec.arguments['x-dead-letter-exchange']}",
-            )
-        )
+    found += _check_dead_letter_exchange(name, spec, _effective(live, "x-dead-letter-exchange"))
     if "x-delivery-limit" in spec.arguments:
         found += _check_delivery_limit(name, _effective(live, "x-delivery-limit"), settings)
     for key, wanted in spec.arguments.items():
@@ -68,6 +57,21 @@ def check_queue(
                 Difference(name, f"has {key}={actual!r}, the plan says {wanted!r}", REAPPLY)
             )
     return found
+
+
+def _check_dead_letter_exchange(name: str, spec: QueueSpec, actual: Any) -> list[Difference]:
+    wanted = spec.arguments.get("x-dead-letter-exchange")
+    if wanted is None or actual == wanted:
+        return []
+    fix = f"{REAPPLY}, or set a policy with dead-letter-exchange={wanted}"
+    if not actual:
+        problem = (
+            "has no dead-letter exchange: a message rejected or over its delivery-limit "
+            "is dropped instead of reaching its dead-letter queue"
+        )
+    else:
+        problem = f"dead-letters to {actual!r}, the plan says {wanted!r}: its messages go astray"
+    return [Difference(name, problem, fix)]
 
 
 def _check_delivery_limit(name: str, limit: Any, settings: Settings) -> list[Difference]:

@@ -16,8 +16,8 @@ def retry_delay(
     """Seconds before retry `attempt` (1-based): exponential, capped, with equal jitter.
 
     The delay lies in `[d * (1 - jitter), d]` with `d = min(cap, base * 2**(attempt-1))`; with
-    `jitter <= 0.5` each attempt waits at least as long as the one before, and no two messages
-    that fail together retry in lockstep.
+    `jitter <= 0.5`, below the cap each attempt waits at least as long as the one before, and
+    no two messages that fail together retry in lockstep.
     """
     if attempt < 1:
         raise ValueError("attempts are counted from 1")

@@ -48,7 +48,11 @@ def failure_headers(
     incoming: AbstractIncomingMessage, queue: str, error: BaseException
 ) -> dict[str, Any]:
     """The incoming headers without the broker's `x-*`, plus where and how this failure happened."""
-    old = {k: v for k, v in (incoming.headers or {}).items() if not k.startswith("x-")}
+    old = {
+        key: _text(value) if isinstance(value, bytes) else value
+        for key, value in (incoming.headers or {}).items()
+        if not key.startswith("x-")
+    }
     return old | {
         "original-exchange": _text(old.get("original-exchange", incoming.exchange or "")),
         "original-routing-key": _text(old.get("original-routing-key", incoming.routing_key or "")),
@@ -68,13 +72,20 @@ def dead_letter_headers(
     worker: str,
 ) -> dict[str, Any]:
     """Everything an operator needs to understand and replay a dead letter."""
-    trace = "".join(traceback.format_exception(error))
     return failure_headers(incoming, queue, error) | {
         "failure-reason": reason.value,
         "attempts": retry_attempt(incoming.headers) + 1,
-        "stack-trace": trace[-STACK_TRACE_LIMIT:],
+        "stack-trace": stack_trace(error),
         "worker": worker,
     }
+
+
+def stack_trace(error: BaseException) -> str:
+    """The traceback within the limit: innermost frames kept, the message truncated."""
+    head = "Traceback (most recent call last):\n"
+    tail = f"{type(error).__name__}: {str(error)[:MESSAGE_LIMIT]}\n"
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    return head + frames[-(STACK_TRACE_LIMIT - len(head) - len(tail)) :] + tail
 
 
 def copy_with_headers(

@@ -1,0 +1,126 @@
+"""The whole saga as separate worker processes in a test vhost, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+from sqlmodel import select
+
+from config.settings import SERVICES, Environment, Settings
+from contracts.base import Message
+from contracts.envelope import Envelope
+from contracts.registry import default_registry
+from contracts.topology import exchange_for, routing_key_for
+from outbox.amqp import amqp_message
+from outbox.db import create_engine, session_factory
+from tests.support.harness import Process, wait_for
+from workers.orders.tables import CustomerOrder
+
+WORKERS = ("orders", "inventory", "payments", "shipping")
+
+
+class System:
+    """Starts, stops and observes the four workers; talks to them like the gateway would."""
+
+    def __init__(
+        self, amqp_url: str, database_urls: dict[str, str], tmp_path: Path, **env: str
+    ) -> None:
+        self.amqp_url = amqp_url
+        self.database_urls = database_urls
+        self.extra_env = env
+        self.catalog = tmp_path / "catalog.json"
+        self.processes: dict[str, Process] = {}
+
+    def env(self) -> dict[str, str]:
+        urls = {f"WARREN_{s.upper()}_DB_URL": url for s, url in self.database_urls.items()}
+        return {
+            "WARREN_ENV": "test",
+            "WARREN_BROKER_URL": self.amqp_url,
+            "WARREN_LOG_JSON": "false",
+            **urls,
+            **self.extra_env,
+        }
+
+    def settings(self) -> Settings:
+        fields = {f"{s}_db_url": url for s, url in self.database_urls.items() if s in SERVICES}
+        return Settings(_env_file=None, env=Environment.TEST, broker_url=self.amqp_url, **fields)
+
+    async def start(self, *services: str) -> None:
+        """Start workers (all of them by default) and wait until each consumes."""
+        started = [
+            Process("workers.cli", self.env(), args=["worker", s], ready_line="consuming")
+            for s in services or WORKERS
+        ]
+        for name, process in zip(services or WORKERS, started, strict=True):
+            self.processes[name] = process
+        await asyncio.gather(*(p.ready(60) for p in started))
+
+    def stop(self, service: str) -> Process:
+        """Stop one worker for good (SIGKILL): as if its machine vanished."""
+        process = self.processes.pop(service)
+        process.kill()
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            process.kill()
+        self.processes.clear()
+
+    async def send(self, messages: Iterable[Message]) -> None:
+        """Publish messages as the gateway's relay would: confirmed, mandatory, persistent."""
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchanges: dict[str, Any] = {}
+
+            async def publish(message: Message) -> None:
+                name = exchange_for(type(message))
+                if name not in exchanges:
+                    exchanges[name] = await channel.get_exchange(name)
+                wire = default_registry().encode(Envelope(message))
+                await exchanges[name].publish(
+                    amqp_message(
+                        body=wire.body,
+                        type=wire.type,
+                        message_id=wire.message_id,
+                        correlation_id=wire.message_id,
+                        timestamp=wire.timestamp,
+                        headers=wire.headers,
+                        app_id="tests",
+                    ),
+                    routing_key_for(type(message)),
+                    mandatory=True,
+                )
+
+            pending = [publish(m) for m in messages]
+            for start in range(0, len(pending), 100):
+                await asyncio.gather(*pending[start : start + 100])
+
+    async def orders(self) -> dict[str, CustomerOrder]:
+        """Every order the orders service knows, by id."""
+        engine = create_engine(self.database_urls["orders"])
+        try:
+            async with session_factory(engine)() as session:
+                return {o.order_id: o for o in (await session.exec(select(CustomerOrder))).all()}
+        finally:
+            await engine.dispose()
+
+    async def wait_terminal(
+        self, order_ids: Iterable[str], timeout: float = 120
+    ) -> dict[str, CustomerOrder]:
+        """Wait until every order is terminal; the orders."""
+        wanted = {str(o) for o in order_ids}
+
+        async def all_terminal() -> dict[str, CustomerOrder] | None:
+            known = await self.orders()
+            done = {o: known[o] for o in wanted if o in known and known[o].status.is_terminal}
+            return done if len(done) == len(wanted) else None
+
+        result: dict[str, CustomerOrder] = await wait_for(
+            all_terminal, timeout=timeout, what="terminal orders"
+        )
+        return result

@@ -1,0 +1,1 @@
+"""The inventory bounded context: stock levels and all-or-nothing reservations per order."""

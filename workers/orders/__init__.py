@@ -1,0 +1,1 @@
+"""The orders service: the saga's process manager (DESIGN §7)."""

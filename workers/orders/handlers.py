@@ -1,0 +1,217 @@
+"""The saga's handlers: each moves one order one step, or leaves it alone (DESIGN §7).
+
+A reply is applied only while the order still waits for that step; anything later (after a
+timeout or a cancellation) changes nothing, and the compensation already sent undoes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from loguru import logger
+from sqlmodel import col, select
+
+from contracts.envelope import Envelope
+from contracts.inventory import ReserveStock, StockRejected, StockReserved
+from contracts.orders import (
+    CancelOrder,
+    OrderStatus,
+    OrderStatusChanged,
+    PlaceOrder,
+    SagaStep,
+    StepTimedOut,
+)
+from contracts.payments import CapturePayment, PaymentCaptured, PaymentDeclined, PaymentRefunded
+from contracts.shipping import ArrangeShipment, ShipmentArranged
+from contracts.topology import subscription
+from outbox.tables import utcnow
+from outbox.unit_of_work import UnitOfWork
+from workers.orders.model import WAITING_ON, StepTimeouts, can_cancel, compensation, total_cents
+from workers.orders.tables import CustomerOrder, OrderHistory
+from workers.runtime.consumer import Handler
+
+SAGA_QUEUE = subscription("orders").queue
+Env = Envelope[Any]
+
+
+async def _load(uow: UnitOfWork, order_id: UUID) -> CustomerOrder | None:
+    query = select(CustomerOrder).where(col(CustomerOrder.order_id) == str(order_id))
+    return (await uow.session.exec(query.with_for_update())).first()
+
+
+async def _waiting(uow: UnitOfWork, envelope: Env, status: OrderStatus) -> CustomerOrder | None:
+    """The order if it still waits for the step of `status`; None for a late or stray reply."""
+    order = await _load(uow, envelope.message.order_id)
+    if order is None or order.status != status:
+        state = "unknown order" if order is None else f"order is {order.status}"
+        logger.info("{} ignored: {}", envelope.message.NAME, state)
+        return None
+    return order
+
+
+def _move(
+    uow: UnitOfWork,
+    envelope: Env,
+    order: CustomerOrder,
+    status: OrderStatus,
+    reason: str | None = None,
+) -> None:
+    order.status, order.reason = status, reason
+    order.sequence += 1
+    order.updated_at = utcnow()
+    _announce(uow, envelope, order)
+
+
+def _announce(uow: UnitOfWork, envelope: Env, order: CustomerOrder) -> None:
+    uow.session.add(order)
+    uow.session.add(
+        OrderHistory(
+            order_id=order.order_id,
+            sequence=order.sequence,
+            status=order.status,
+            reason=order.reason,
+        )
+    )
+    uow.publish(
+        envelope.caused(
+            OrderStatusChanged(
+                order_id=UUID(order.order_id),
+                status=order.status,
+                sequence=order.sequence,
+                reason=order.reason,
+                total_cents=order.total_cents,
+                currency=order.currency,
+            )
+        )
+    )
+
+
+def _start_step(
+    uow: UnitOfWork, envelope: Env, order: CustomerOrder, timeouts: StepTimeouts
+) -> None:
+    step = WAITING_ON[order.status]
+    timer = StepTimedOut(order_id=UUID(order.order_id), step=step, sequence=order.sequence)
+    uow.send_later(envelope.caused(timer), SAGA_QUEUE, timeouts.of(step))
+
+
+def _cancel(uow: UnitOfWork, envelope: Env, order: CustomerOrder, reason: str) -> None:
+    for command in compensation(order, reason):
+        uow.publish(envelope.caused(command))
+    _move(uow, envelope, order, OrderStatus.CANCELLED, reason)
+
+
+async def place_order(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
+    cmd: PlaceOrder = envelope.message
+    if await _load(uow, cmd.order_id) is not None:
+        return
+    order = CustomerOrder(
+        order_id=str(cmd.order_id),
+        customer_id=cmd.customer_id,
+        status=OrderStatus.PENDING,
+        items=[line.model_dump() for line in cmd.items],
+        currency=cmd.currency,
+        payment_token=cmd.payment.token,
+        shipping_address=cmd.shipping_address.model_dump(),
+    )
+    _announce(uow, envelope, order)
+    uow.publish(envelope.caused(ReserveStock(order_id=cmd.order_id, items=cmd.items)))
+    _start_step(uow, envelope, order, timeouts)
+
+
+async def stock_reserved(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
+    event: StockReserved = envelope.message
+    if (order := await _waiting(uow, envelope, OrderStatus.PENDING)) is None:
+        return
+    order.lines = [line.model_dump() for line in event.lines]
+    order.total_cents = total_cents(order.lines)
+    _move(uow, envelope, order, OrderStatus.STOCK_RESERVED)
+    capture = CapturePayment(
+        order_id=event.order_id,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+        token=order.payment_token,
+    )
+    uow.publish(envelope.caused(capture))
+    _start_step(uow, envelope, order, timeouts)
+
+
+async def stock_rejected(envelope: Env, uow: UnitOfWork) -> None:
+    event: StockRejected = envelope.message
+    if (order := await _waiting(uow, envelope, OrderStatus.PENDING)) is not None:
+        _move(uow, envelope, order, OrderStatus.REJECTED, f"rejected: {event.reason}")
+
+
+async def payment_captured(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
+    event: PaymentCaptured = envelope.message
+    if (order := await _waiting(uow, envelope, OrderStatus.STOCK_RESERVED)) is None:
+        return
+    order.payment_id = event.payment_id
+    _move(uow, envelope, order, OrderStatus.PAID)
+    arrange = ArrangeShipment(
+        order_id=event.order_id, items=order.items, shipping_address=order.shipping_address
+    )
+    uow.publish(envelope.caused(arrange))
+    _start_step(uow, envelope, order, timeouts)
+
+
+async def payment_declined(envelope: Env, uow: UnitOfWork) -> None:
+    event: PaymentDeclined = envelope.message
+    if (order := await _waiting(uow, envelope, OrderStatus.STOCK_RESERVED)) is None:
+        return
+    uow.publish(envelope.caused(compensation(order, event.reason)[0]))  # release the stock
+    _move(uow, envelope, order, OrderStatus.CANCELLED, f"payment declined: {event.reason}")
+
+
+async def payment_refunded(envelope: Env, uow: UnitOfWork) -> None:
+    event: PaymentRefunded = envelope.message
+    logger.info(
+        "order {} refunded {} cents ({})", event.order_id, event.amount_cents, event.payment_id
+    )
+
+
+async def shipment_arranged(envelope: Env, uow: UnitOfWork) -> None:
+    event: ShipmentArranged = envelope.message
+    if (order := await _waiting(uow, envelope, OrderStatus.PAID)) is not None:
+        order.carrier, order.tracking_number = event.carrier, event.tracking_number
+        _move(uow, envelope, order, OrderStatus.CONFIRMED)
+
+
+async def cancel_order(envelope: Env, uow: UnitOfWork) -> None:
+    cmd: CancelOrder = envelope.message
+    order = await _load(uow, cmd.order_id)
+    if order is None or not can_cancel(order):
+        logger.info(
+            "cancel of {} refused: {}", cmd.order_id, order.status if order else "unknown order"
+        )
+        return
+    _cancel(uow, envelope, order, cmd.reason)
+
+
+async def step_timed_out(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
+    timer: StepTimedOut = envelope.message
+    order = await _load(uow, timer.order_id)
+    if order is None or order.sequence != timer.sequence or order.status.is_terminal:
+        return  # the step answered in time: this timer is stale
+    waited = timeouts.of(timer.step).total_seconds()
+    _cancel(uow, envelope, order, f"timeout: {timer.step.value} got no answer within {waited:g}s")
+
+
+def handlers(timeouts: StepTimeouts) -> Mapping[str, Handler]:
+    """The dispatch table, with the step timeouts bound in."""
+    return {
+        PlaceOrder.NAME: partial(place_order, timeouts),
+        CancelOrder.NAME: cancel_order,
+        StepTimedOut.NAME: partial(step_timed_out, timeouts),
+        StockReserved.NAME: partial(stock_reserved, timeouts),
+        StockRejected.NAME: stock_rejected,
+        PaymentCaptured.NAME: partial(payment_captured, timeouts),
+        PaymentDeclined.NAME: payment_declined,
+        PaymentRefunded.NAME: payment_refunded,
+        ShipmentArranged.NAME: shipment_arranged,
+    }
+
+
+__all__ = ["SAGA_QUEUE", "SagaStep", "handlers"]

@@ -1,0 +1,1 @@
+"""Payments: captures and refunds card payments through a card provider, once per order."""

@@ -1,0 +1,1 @@
+"""Shipping: books a carrier for a paid order, once, unless the order was cancelled first."""
