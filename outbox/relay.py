@@ -12,7 +12,7 @@ import contextlib
 import random
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
@@ -43,6 +43,14 @@ def publish_backoff(attempts: int, *, cap: float = 60.0) -> float:
     """Seconds before a failed row is tried again: exponential, capped, equal jitter."""
     ceiling = min(cap, 0.5 * 2 ** min(attempts, 16))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class NotDueYet(Exception):
+    """A delayed row whose due time is beyond what the delay levels can hold; publish later."""
+
+    def __init__(self, publish_at: datetime) -> None:
+        super().__init__(f"due beyond the longest delay; publish at {publish_at.isoformat()}")
+        self.publish_at = publish_at
 
 
 class Relay:
@@ -183,6 +191,9 @@ class Relay:
         exchange, routing_key = row.exchange, row.routing_key
         if row.deliver_at is not None:
             remaining_ms = int((row.deliver_at - utcnow()).total_seconds() * 1000)
+            longest_ms = self._settings.delay_unit_ms * (2**self._settings.delay_levels - 1)
+            if remaining_ms > longest_ms:
+                raise NotDueYet(row.deliver_at - timedelta(milliseconds=longest_ms))
             exchange, routing_key = delay_target(
                 max(0, remaining_ms),
                 row.routing_key,
@@ -229,6 +240,9 @@ class Relay:
 def _mark(row: OutboxMessage, outcome: BaseException | None) -> None:
     if outcome is None:
         row.published_at = utcnow()
+        return
+    if isinstance(outcome, NotDueYet):
+        row.available_at = outcome.publish_at
         return
     row.attempts += 1
     row.last_error = f"{type(outcome).__name__}: {outcome}"[:1000]

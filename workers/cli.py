@@ -61,5 +61,27 @@ def relay(
     asyncio.run(run_relay(service, settings, database_url=database_url))
 
 
+@app.command()
+def verify(
+    stuck_after: Annotated[
+        float | None, typer.Option(help="Seconds in flight before an order counts as stuck.")
+    ] = None,
+) -> None:
+    """Check every order against stock, payments and shipments; exit 1 on any finding."""
+    from datetime import timedelta
+
+    from workers.ops.verify import verify as run_verify
+
+    settings = get_settings()
+    after = timedelta(seconds=stuck_after) if stuck_after is not None else None
+    findings = asyncio.run(run_verify(settings, stuck_after=after))
+    for finding in findings:
+        typer.echo(str(finding), err=True)
+    if findings:
+        typer.echo(f"{len(findings)} finding(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo("verified: every order agrees with stock, payments and shipments")
+
+
 if __name__ == "__main__":
     app()
