@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     inbox_retention_hours: Annotated[float, Field(gt=0)] = 168.0
 
     api_keys: list[str] = Field(default_factory=lambda: [DEV_API_KEY_ENTRY])
+    gateway_host: str = "127.0.0.1"
+    gateway_port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    rate_limit_per_s: Annotated[float, Field(gt=0)] = 50.0
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 100
+    idempotency_retention_hours: Annotated[float, Field(ge=24)] = 48.0
+    max_long_poll_s: Annotated[float, Field(gt=0, le=30)] = 30.0
 
     metrics_host: str = "0.0.0.0"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None

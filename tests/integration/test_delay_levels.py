@@ -27,7 +27,7 @@ async def test_200_random_delays_arrive_no_earlier_than_scheduled_and_within_one
     target = Subscription("delayprobe", "arrivals", ())
     connection = await aio_pika.connect_robust(test_settings.amqp_url())
     async with connection:
-        await apply_plan(await connection.channel(), build_plan(test_settings, [target]))
+        await apply_plan(connection, build_plan(test_settings, [target]))
         scheduler = Scheduler(ConfirmedPublisher(connection), test_settings)
         unit_s = test_settings.delay_unit_ms / 1000
         delays = [random.uniform(0.1, 20.0) for _ in range(COUNT)]

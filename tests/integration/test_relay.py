@@ -53,7 +53,7 @@ async def test_two_relays_on_postgres_publish_10000_rows_each_exactly_once(
     listener = Subscription("relaytest", "events", ("orders.OrderStatusChanged",))
     connection = await aio_pika.connect_robust(test_settings.amqp_url())
     async with connection:
-        await apply_plan(await connection.channel(), build_plan(test_settings, [listener]))
+        await apply_plan(connection, build_plan(test_settings, [listener]))
         await _fill_outbox(database_url)
 
         received: list[str] = []

@@ -23,8 +23,7 @@ def apply_command() -> None:
     async def _apply() -> None:
         connection = await connect(settings.amqp_url(), "warren-topology")
         async with connection:
-            channel = await connection.channel()
-            await apply_plan(channel, plan)
+            await apply_plan(connection, plan)
 
     asyncio.run(_apply())
     typer.echo(

@@ -12,7 +12,7 @@ from loguru import logger
 from prometheus_client import start_http_server
 
 from config.settings import Settings
-from contracts.topology import SUBSCRIPTIONS, Subscription
+from contracts.topology import SUBSCRIPTIONS, Subscription, dead_letter_queue
 from outbox.amqp import ConfirmedPublisher, connect
 from outbox.db import SessionFactory, create_engine, create_tables, session_factory
 from outbox.relay import Relay
@@ -65,8 +65,9 @@ async def run_worker(
         await spec.on_start(sessions)
     connection = await connect(settings.amqp_url(), f"{spec.name}-worker")
     subscriptions = {s.queue: s for s in (*SUBSCRIPTIONS, spec.subscription)}.values()
-    async with connection.channel() as channel:
-        await apply_plan(channel, build_plan(settings, subscriptions))
+    plan = build_plan(settings, subscriptions)
+    own = {spec.subscription.queue, dead_letter_queue(spec.subscription.queue)}
+    await apply_plan(connection, plan, tolerate={q.name for q in plan.queues} - own)
     publisher = ConfirmedPublisher(connection)
     relay = Relay(spec.name, engine, publisher, settings)
     consumer = Consumer(

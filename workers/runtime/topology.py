@@ -7,13 +7,14 @@ message that crashes its worker in a loop ends in `Q.dlq`. Delay level `L` is a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aio_pika import ExchangeType
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractConnection
 from aiormq.exceptions import ChannelPreconditionFailed
+from loguru import logger
 
 from config.settings import Settings
 from contracts import topology as names
@@ -135,26 +136,38 @@ def _delay_levels(
     return exchanges, queues, bindings
 
 
-async def apply_plan(channel: AbstractChannel, plan: TopologyPlan) -> None:
-    """Declare the plan; idempotent, and a conflicting existing queue raises a clear error."""
-    declared: dict[str, AbstractExchange] = {}
+async def apply_plan(
+    connection: AbstractConnection, plan: TopologyPlan, *, tolerate: Collection[str] = ()
+) -> list[str]:
+    """Declare the plan (idempotent); the names of conflicting queues it tolerated.
+
+    A queue that exists with other arguments raises `TopologyConflict`, unless it is named in
+    `tolerate`: a worker tolerates other services' queues, which are not its to fix.
+    """
+    channel = await connection.channel()
     for spec in plan.exchanges:
-        declared[spec.name] = await channel.declare_exchange(
-            spec.name, ExchangeType(spec.type), durable=True
-        )
-    for queue_spec in plan.queues:
+        await channel.declare_exchange(spec.name, ExchangeType(spec.type), durable=True)
+    tolerated = []
+    for queue in plan.queues:
         try:
-            await channel.declare_queue(
-                queue_spec.name, durable=True, arguments=queue_spec.arguments
-            )
+            await channel.declare_queue(queue.name, durable=True, arguments=queue.arguments)
         except ChannelPreconditionFailed as exc:
-            raise TopologyConflict(
-                f"queue {queue_spec.name} exists with other arguments than the plan's "
-                f"({exc}); `warren topology check` shows how it differs"
-            ) from exc
+            if queue.name not in tolerate:
+                raise TopologyConflict(
+                    f"queue {queue.name} exists with other arguments than the plan's "
+                    f"({exc}); `warren topology check` shows how it differs"
+                ) from exc
+            logger.warning(
+                "queue {} differs from the plan; see `warren topology check`", queue.name
+            )
+            tolerated.append(queue.name)
+            channel = await connection.channel()
     for binding in plan.bindings:
         if binding.destination_type == "exchange":
-            await declared[binding.destination].bind(declared[binding.source], binding.routing_key)
+            target = await channel.get_exchange(binding.destination, ensure=False)
+            await target.bind(binding.source, binding.routing_key)
         else:
-            queue = await channel.get_queue(binding.destination, ensure=False)
-            await queue.bind(declared[binding.source], binding.routing_key)
+            bound = await channel.get_queue(binding.destination, ensure=False)
+            await bound.bind(binding.source, binding.routing_key)
+    await channel.close()
+    return tolerated
