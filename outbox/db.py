@@ -20,8 +20,11 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
+def create_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> AsyncEngine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE.
+
+    `read_only` engines on SQLite skip BEGIN IMMEDIATE: their snapshot reads take no write lock.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(
@@ -30,11 +33,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30})
-    _make_sqlite_transactional(engine)
+    _make_sqlite_transactional(engine, immediate=not read_only)
     return engine
 
 
-def _make_sqlite_transactional(engine: AsyncEngine) -> None:
+def _make_sqlite_transactional(engine: AsyncEngine, *, immediate: bool) -> None:
     # pysqlite on Python 3.11 begins lazily and never for SELECT; take the write lock up front
     # so that a read-then-write transaction cannot fail with SQLITE_BUSY.
     @event.listens_for(engine.sync_engine, "connect")
@@ -47,7 +50,7 @@ def _make_sqlite_transactional(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

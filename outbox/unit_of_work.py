@@ -33,6 +33,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._outgoing = 0
         self._committed = False
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
@@ -74,12 +75,18 @@ class UnitOfWork:
         )
         self._outgoing += 1
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this unit of work has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         """Commit the state change and its messages, then wake the relay."""
         await self.session.commit()
         self._committed = True
         if self._outgoing and self._on_commit is not None:
             self._on_commit()
+        for callback in self._after_commit:
+            callback()
 
     async def rollback(self) -> None:
         """Discard everything done in this unit of work."""

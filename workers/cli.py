@@ -45,6 +45,28 @@ def worker(
 
 
 @app.command()
+def gateway(
+    host: Annotated[str | None, typer.Option(help="Default: WARREN_GATEWAY_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: WARREN_GATEWAY_PORT.")] = None,
+) -> None:
+    """Run the HTTP gateway (API docs at /docs); SIGTERM drains it."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from workers.runtime.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging("gateway", level=settings.log_level, json_lines=settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.gateway_host,
+        port=port or settings.gateway_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
 def relay(
     service: Annotated[str, typer.Argument(help="Whose outbox to relay, e.g. orders.")],
     database_url: Annotated[

@@ -1,0 +1,61 @@
+"""The composition root of the gateway: `create_app(settings)` builds the whole process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from config.settings import Settings, get_settings
+from gateway import problems
+from gateway.auth import ApiKeys, RateLimiter
+from gateway.desk import OrderDesk
+from gateway.limits import BodySizeLimit
+from gateway.messaging import Messaging
+from gateway.metrics import measure
+from gateway.notifier import Notifier
+from gateway.routes import orders, probes
+from gateway.tables import TABLES
+from outbox.db import create_engine, create_tables, session_factory
+from outbox.tables import MESSAGING_TABLES
+
+DESCRIPTION = """Place orders and follow them to a terminal status.
+
+Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`. Every error is
+`application/problem+json`. `POST /orders` answers 202 at once: the order is stored and handed
+to the saga through an outbox, whether or not the message broker is reachable."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The gateway application; nothing connects until it starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url("gateway")
+        engine, read_engine = create_engine(url), create_engine(url, read_only=True)
+        await create_tables(engine, (*MESSAGING_TABLES, *TABLES))
+        notifier = Notifier()
+        messaging = Messaging(settings, engine, notifier)
+        app.state.read_engine, app.state.messaging = read_engine, messaging
+        app.state.desk = OrderDesk(
+            session_factory(engine), session_factory(read_engine), notifier, messaging.wake
+        )
+        messaging.start()
+        yield
+        await messaging.stop()
+        await engine.dispose()
+        await read_engine.dispose()
+
+    app = FastAPI(
+        title="Warren gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.keys = ApiKeys(settings)
+    app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    problems.install(app)
+    app.middleware("http")(measure)
+    app.add_middleware(BodySizeLimit)
+    app.include_router(orders)
+    app.include_router(probes)
+    return app

@@ -1,0 +1,172 @@
+"""The order desk: turns HTTP requests into stored views and outbox commands (DESIGN §8).
+
+It never talks to RabbitMQ: an accepted order is a status row and a PlaceOrder in the gateway's
+outbox, committed together; the relay publishes it whenever the broker is there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.base import Address, OrderLine
+from contracts.envelope import Envelope
+from contracts.orders import CancelOrder, OrderStatus, PaymentMethod, PlaceOrder
+from gateway.notifier import Notifier
+from gateway.problems import ProblemError
+from gateway.schemas import HistoryOut, LineOut, OrderOut, PlaceOrderRequest, TotalOut
+from gateway.tables import IdempotencyRecord, OrderView, OrderViewHistory
+from outbox.db import SessionFactory
+from outbox.unit_of_work import UnitOfWork
+
+NOT_FOUND = ProblemError(404, "Order not found", "No order with this id belongs to your API key.")
+
+
+def request_hash(body: PlaceOrderRequest) -> str:
+    """A fingerprint of a request body, to tell a retry from a different request."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class OrderDesk:
+    """Places, shows and cancels orders for API clients."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        reads: SessionFactory,
+        notifier: Notifier,
+        on_commit: Callable[[], None],
+    ) -> None:
+        self._sessions, self._reads = sessions, reads
+        self._notifier, self._on_commit = notifier, on_commit
+
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions, on_commit=self._on_commit)
+
+    async def place(
+        self, client: str, body: PlaceOrderRequest, key: str | None, traceparent: str | None = None
+    ) -> tuple[OrderOut, bool]:
+        """Accept an order: `(order, created)`; a repeated key and body returns the first order."""
+        try:
+            return await self._place(client, body, key, traceparent)
+        except IntegrityError:  # a concurrent request with the same key won the race
+            return await self._place(client, body, key, traceparent)
+
+    async def _place(
+        self, client: str, body: PlaceOrderRequest, key: str | None, traceparent: str | None
+    ) -> tuple[OrderOut, bool]:
+        fingerprint = request_hash(body)
+        async with self._uow() as uow:
+            if key is not None and (
+                seen := await uow.session.get(IdempotencyRecord, (client, key))
+            ):
+                if seen.request_hash != fingerprint:
+                    raise ProblemError(
+                        422,
+                        "Idempotency-Key reused",
+                        "This Idempotency-Key was used with a different request body.",
+                    )
+                return await _show(uow.session, client, seen.order_id), False
+            order_id = uuid.uuid4()
+            view = OrderView(
+                order_id=str(order_id),
+                client=client,
+                customer_id=body.customer_id,
+                status=OrderStatus.PENDING,
+                items=[line.model_dump() for line in body.items],
+                currency=body.currency or "EUR",
+            )
+            uow.session.add(view)
+            uow.session.add(
+                OrderViewHistory(
+                    order_id=view.order_id, sequence=0, status=view.status, reason="accepted"
+                )
+            )
+            if key is not None:
+                uow.session.add(
+                    IdempotencyRecord(
+                        client=client, key=key, request_hash=fingerprint, order_id=view.order_id
+                    )
+                )
+            uow.publish(
+                Envelope(
+                    _command(order_id, body), correlation_id=str(order_id), traceparent=traceparent
+                )
+            )
+            await uow.session.flush()
+            shown = await _show(uow.session, client, view.order_id)
+            await uow.commit()
+        return shown, True
+
+    async def get(self, client: str, order_id: str) -> OrderOut:
+        """The client's order, or a 404 problem."""
+        async with self._reads() as session:
+            return await _show(session, client, order_id)
+
+    async def wait(self, client: str, order_id: str, seconds: float) -> OrderOut:
+        """The order as soon as it is terminal, or as it is after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while True:
+            order = await self.get(client, order_id)
+            remaining = deadline - time.monotonic()
+            if order.status.is_terminal or remaining <= 0:
+                return order
+            await self._notifier.wait(order_id, min(remaining, 1.0))
+
+    async def cancel(self, client: str, order_id: str) -> OrderOut:
+        """Ask the saga to cancel; refused once the order is terminal."""
+        async with self._uow() as uow:
+            order = await _show(uow.session, client, order_id)
+            if order.status.is_terminal:
+                raise ProblemError(
+                    409, "Order cannot be cancelled", f"The order is already {order.status}."
+                )
+            command = CancelOrder(order_id=uuid.UUID(order_id), reason="cancelled by customer")
+            uow.publish(Envelope(command, correlation_id=order_id))
+            await uow.commit()
+        return order
+
+
+async def _show(session: AsyncSession, client: str, order_id: str) -> OrderOut:
+    view = await session.get(OrderView, order_id)
+    if view is None or view.client != client:
+        raise NOT_FOUND
+    query = select(OrderViewHistory).where(col(OrderViewHistory.order_id) == order_id)
+    history = (await session.exec(query.order_by(col(OrderViewHistory.sequence)))).all()
+    return _order_out(view, history)
+
+
+def _order_out(view: OrderView, history: Any) -> OrderOut:
+    return OrderOut(
+        order_id=view.order_id,
+        status=OrderStatus(view.status),
+        reason=view.reason,
+        items=[LineOut(**line) for line in view.items],
+        total=TotalOut(amount_cents=view.total_cents, currency=view.currency),
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+        history=[
+            HistoryOut(status=OrderStatus(h.status), reason=h.reason, sequence=h.sequence, at=h.at)
+            for h in history
+        ],
+    )
+
+
+def _command(order_id: uuid.UUID, body: PlaceOrderRequest) -> PlaceOrder:
+    return PlaceOrder(
+        order_id=order_id,
+        customer_id=body.customer_id,
+        items=[OrderLine(sku=line.sku, quantity=line.quantity) for line in body.items],
+        payment=PaymentMethod(token=body.payment.token),
+        shipping_address=Address(**body.shipping_address.model_dump()),
+        currency=body.currency or "EUR",
+    )

@@ -1,0 +1,124 @@
+"""The gateway's link to RabbitMQ: its outbox relay and the status projection consumer.
+
+Both run in the background. The HTTP side never waits for them: while the broker is away,
+orders are accepted into the outbox and this task keeps trying to connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from datetime import timedelta
+
+from aio_pika.abc import AbstractRobustConnection
+from loguru import logger
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
+
+from config.settings import Settings
+from contracts.orders import OrderStatusChanged
+from contracts.topology import SUBSCRIPTIONS, dead_letter_queue, subscription
+from gateway.notifier import Notifier
+from gateway.projection import status_changed_handler
+from gateway.tables import IdempotencyRecord
+from outbox.amqp import ConfirmedPublisher, connect
+from outbox.db import session_factory
+from outbox.relay import Relay
+from outbox.tables import utcnow
+from workers.runtime.consumer import Consumer
+from workers.runtime.topology import apply_plan, build_plan
+
+SERVICE = "gateway"
+
+
+class Messaging:
+    """Connects when it can, then relays the outbox and projects order statuses."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, notifier: Notifier) -> None:
+        self._settings, self._engine, self._notifier = settings, engine, notifier
+        self._relay: Relay | None = None
+        self._connection: AbstractRobustConnection | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up right now."""
+        return self._connection is not None and not self._connection.is_closed
+
+    def wake(self) -> None:
+        """An order was committed: publish it now if we can."""
+        if self._relay is not None:
+            self._relay.wake()
+
+    def start(self) -> None:
+        """Run in the background until `stop`."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Drain the consumer, flush the outbox once and disconnect."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _connect(self) -> AbstractRobustConnection | None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                return await connect(self._settings.amqp_url(), f"{SERVICE}-api")
+            except Exception as exc:  # broker down: keep accepting orders, keep trying
+                attempt += 1
+                delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1)
+                logger.warning("broker unavailable ({}); retrying in {:.1f}s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+        return None
+
+    async def _run(self) -> None:
+        connection = await self._connect()
+        if connection is None:
+            return
+        self._connection = connection
+        queue = subscription(SERVICE).queue
+        plan = build_plan(self._settings, SUBSCRIPTIONS)
+        await apply_plan(
+            connection,
+            plan,
+            tolerate={q.name for q in plan.queues} - {queue, dead_letter_queue(queue)},
+        )
+        publisher = ConfirmedPublisher(connection)
+        self._relay = Relay(SERVICE, self._engine, publisher, self._settings)
+        consumer = Consumer(
+            service=SERVICE,
+            queue=queue,
+            handlers={OrderStatusChanged.NAME: status_changed_handler(self._notifier)},
+            sessions=session_factory(self._engine),
+            publisher=publisher,
+            settings=self._settings,
+        )
+        await consumer.start(await connection.channel())
+        relay_task = asyncio.create_task(self._relay.run(self._stop))
+        housekeeping = asyncio.create_task(self._expire_idempotency_keys())
+        await self._stop.wait()
+        await consumer.drain(self._settings.drain_timeout_s)
+        await relay_task
+        housekeeping.cancel()
+        await self._relay.relay_once()
+        await connection.close()
+
+    async def _expire_idempotency_keys(self) -> None:
+        sessions = session_factory(self._engine)
+        keep = timedelta(hours=self._settings.idempotency_retention_hours)
+        while True:
+            started = time.monotonic()
+            async with sessions() as session:
+                await session.exec(
+                    delete(IdempotencyRecord).where(
+                        col(IdempotencyRecord.created_at) < utcnow() - keep
+                    )
+                )
+                await session.commit()
+            await asyncio.sleep(max(0.0, 300 - (time.monotonic() - started)))
