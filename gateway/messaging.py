@@ -47,7 +47,11 @@ class Messaging:
     @property
     def connected(self) -> bool:
         """Whether the broker connection is up right now."""
-        return self._connection is not None and not self._connection.is_closed
+        connection = self._connection
+        if connection is None or connection.is_closed:
+            return False
+        transport = getattr(connection, "transport", None)  # None while a robust one reconnects
+        return transport is not None and not transport.connection.is_closed
 
     def wake(self) -> None:
         """An order was committed: publish it now if we can."""

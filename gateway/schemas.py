@@ -8,11 +8,21 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.base import Currency, Sku
-from contracts.orders import CustomerId, OrderStatus, Token
+from contracts.orders import OrderStatus, Token
+
+# Printable text with at least one visible character: what the contracts accept once stripped,
+# and nothing a database refuses (NUL) or a log line mangles (control characters).
+_PRINTABLE = r"^[^\x00-\x1F\x7F]*[^\s\x00-\x1F\x7F][^\x00-\x1F\x7F]*$"
+
+
+Text20 = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=_PRINTABLE)]
+Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
+Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_PRINTABLE)]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_PRINTABLE)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class LineIn(_In):
@@ -25,17 +35,17 @@ class PaymentIn(_In):
 
 
 class AddressIn(_In):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    line1: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    name: Text200
+    line1: Text200
+    city: Text100
+    postal_code: Text20
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
 class PlaceOrderRequest(_In):
     """The body of `POST /orders`."""
 
-    customer_id: CustomerId
+    customer_id: Text64
     items: Annotated[list[LineIn], Field(min_length=1, max_length=50)]
     payment: PaymentIn
     shipping_address: AddressIn

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import httpx
 from sqlmodel import select
 
 from config.settings import SERVICES, Environment, Settings
@@ -58,6 +59,26 @@ class System:
         for name, process in zip(services or WORKERS, started, strict=True):
             self.processes[name] = process
         await asyncio.gather(*(p.ready(60) for p in started))
+
+    async def start_gateway(self, port: int, broker_url: str | None = None, **env: str) -> Process:
+        """Start the HTTP gateway and wait until /readyz answers."""
+        gateway_env = self.env() | {"WARREN_GATEWAY_PORT": str(port), **env}
+        if broker_url is not None:
+            gateway_env["WARREN_BROKER_URL"] = broker_url
+        process = Process("workers.cli", gateway_env, args=["gateway"])
+        self.processes["gateway"] = process
+
+        async def ready() -> bool:
+            if process.proc.poll() is not None:
+                raise AssertionError(f"gateway exited:\n{process.output()}")
+            try:
+                async with httpx.AsyncClient() as client:
+                    return (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_for(ready, timeout=60, what="the gateway to be ready")
+        return process
 
     def stop(self, service: str) -> Process:
         """Stop one worker for good (SIGKILL): as if its machine vanished."""
