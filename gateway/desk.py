@@ -26,6 +26,7 @@ from gateway.schemas import HistoryOut, LineOut, OrderOut, PlaceOrderRequest, To
 from gateway.tables import IdempotencyRecord, OrderView, OrderViewHistory
 from outbox.db import SessionFactory
 from outbox.unit_of_work import UnitOfWork
+from workers.runtime import tracing
 
 NOT_FOUND = ProblemError(404, "Order not found", "No order with this id belongs to your API key.")
 
@@ -97,11 +98,9 @@ class OrderDesk:
                         client=client, key=key, request_hash=fingerprint, order_id=view.order_id
                     )
                 )
-            uow.publish(
-                Envelope(
-                    _command(order_id, body), correlation_id=str(order_id), traceparent=traceparent
-                )
-            )
+            span = tracing.child_of(traceparent)
+            command = _command(order_id, body)
+            uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
             await uow.session.flush()
             shown = await _show(uow.session, client, view.order_id)
             await uow.commit()

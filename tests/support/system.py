@@ -35,6 +35,7 @@ class System:
         self.extra_env = env
         self.catalog = tmp_path / "catalog.json"
         self.processes: dict[str, Process] = {}
+        self.processes_seen: dict[str, Process] = {}
 
     def env(self) -> dict[str, str]:
         urls = {f"WARREN_{s.upper()}_DB_URL": url for s, url in self.database_urls.items()}
@@ -57,7 +58,7 @@ class System:
             for s in services or WORKERS
         ]
         for name, process in zip(services or WORKERS, started, strict=True):
-            self.processes[name] = process
+            self.processes[name] = self.processes_seen[name] = process
         await asyncio.gather(*(p.ready(60) for p in started))
 
     async def start_gateway(self, port: int, broker_url: str | None = None, **env: str) -> Process:
@@ -66,7 +67,7 @@ class System:
         if broker_url is not None:
             gateway_env["WARREN_BROKER_URL"] = broker_url
         process = Process("workers.cli", gateway_env, args=["gateway"])
-        self.processes["gateway"] = process
+        self.processes["gateway"] = self.processes_seen["gateway"] = process
 
         async def ready() -> bool:
             if process.proc.poll() is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +35,7 @@ from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
 from outbox.tables import InboxMessage
 from outbox.unit_of_work import UnitOfWork
-from workers.runtime import metrics
+from workers.runtime import metrics, tracing
 from workers.runtime.backoff import retry_delay
 from workers.runtime.delay import Scheduler
 from workers.runtime.errors import PermanentError
@@ -48,6 +49,14 @@ from workers.runtime.failures import (
 )
 
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+
+
+def _context(envelope: Envelope[Any]) -> dict[str, str]:
+    """What every log line about this message carries."""
+    context = {"trace_id": tracing.trace_id(envelope.traceparent) or ""}
+    if (order_id := getattr(envelope.message, "order_id", None)) is not None:
+        context["order_id"] = str(order_id)
+    return context
 
 
 class NoHandler(PoisonMessage):
@@ -127,13 +136,14 @@ class Consumer:
         type_name = incoming.type or "<none>"
         try:
             envelope = self._decode(incoming)
-            started = time.perf_counter()
-            outcome = await self._process_with_immediate_retries(envelope)
-            metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(
-                time.perf_counter() - started
-            )
-            crashpoint("worker-after-commit")
-            await incoming.ack()
+            with logger.contextualize(**_context(envelope)):
+                started = time.perf_counter()
+                outcome = await self._process_with_immediate_retries(envelope)
+                elapsed = time.perf_counter() - started
+                crashpoint("worker-after-commit")
+                await incoming.ack()
+                logger.info("{} {} in {:.1f} ms", outcome, type_name, elapsed * 1000)
+            metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(elapsed)
         except Exception as exc:
             outcome = await self._route_failure(incoming, exc)
         metrics.HANDLED.labels(self.queue, type_name, outcome).inc()
@@ -149,7 +159,7 @@ class Consumer:
         )
         if envelope.message.NAME not in self._handlers:
             raise NoHandler(f"queue {self.queue} has no handler for {envelope.message.NAME}")
-        return envelope
+        return replace(envelope, traceparent=tracing.child_of(envelope.traceparent))
 
     async def _process_with_immediate_retries(self, envelope: Envelope[Any]) -> str:
         def count(_: RetryCallState) -> None:
