@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     metrics_host: str = "0.0.0.0"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
+    otlp_endpoint: str | None = None
+
     log_level: str = "INFO"
     log_json: bool = True
 

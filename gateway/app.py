@@ -19,6 +19,7 @@ from gateway.routes import orders, probes
 from gateway.tables import TABLES
 from outbox.db import create_engine, create_tables, session_factory
 from outbox.tables import MESSAGING_TABLES
+from workers.runtime.tracing import Spans
 
 DESCRIPTION = """Place orders and follow them to a terminal status.
 
@@ -37,14 +38,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine, read_engine = create_engine(url), create_engine(url, read_only=True)
         await create_tables(engine, (*MESSAGING_TABLES, *TABLES))
         notifier = Notifier()
-        messaging = Messaging(settings, engine, notifier)
+        spans = Spans("gateway", endpoint=settings.otlp_endpoint)
+        messaging = Messaging(settings, engine, notifier, spans)
         app.state.read_engine, app.state.messaging = read_engine, messaging
         app.state.desk = OrderDesk(
-            session_factory(engine), session_factory(read_engine), notifier, messaging.wake
+            session_factory(engine), session_factory(read_engine), notifier, messaging.wake, spans
         )
         messaging.start()
         yield
         await messaging.stop()
+        spans.shutdown()
         await engine.dispose()
         await read_engine.dispose()
 

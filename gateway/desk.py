@@ -46,7 +46,9 @@ class OrderDesk:
         reads: SessionFactory,
         notifier: Notifier,
         on_commit: Callable[[], None],
+        spans: tracing.Spans | None = None,
     ) -> None:
+        self._spans = spans or tracing.Spans("gateway")
         self._sessions, self._reads = sessions, reads
         self._notifier, self._on_commit = notifier, on_commit
 
@@ -98,9 +100,9 @@ class OrderDesk:
                         client=client, key=key, request_hash=fingerprint, order_id=view.order_id
                     )
                 )
-            span = tracing.child_of(traceparent)
-            command = _command(order_id, body)
-            uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
+            with self._spans.span("POST /orders", traceparent, order_id=str(order_id)) as span:
+                command = _command(order_id, body)
+                uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
             await uow.session.flush()
             shown = await _show(uow.session, client, view.order_id)
             await uow.commit()

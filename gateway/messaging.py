@@ -30,6 +30,7 @@ from outbox.relay import Relay
 from outbox.tables import utcnow
 from workers.runtime.consumer import Consumer
 from workers.runtime.topology import apply_plan, build_plan
+from workers.runtime.tracing import Spans
 
 SERVICE = "gateway"
 
@@ -37,8 +38,11 @@ SERVICE = "gateway"
 class Messaging:
     """Connects when it can, then relays the outbox and projects order statuses."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, notifier: Notifier) -> None:
+    def __init__(
+        self, settings: Settings, engine: AsyncEngine, notifier: Notifier, spans: Spans
+    ) -> None:
         self._settings, self._engine, self._notifier = settings, engine, notifier
+        self._spans = spans
         self._relay: Relay | None = None
         self._connection: AbstractRobustConnection | None = None
         self._stop = asyncio.Event()
@@ -102,6 +106,7 @@ class Messaging:
             sessions=session_factory(self._engine),
             publisher=publisher,
             settings=self._settings,
+            spans=self._spans,
         )
         await consumer.start(await connection.channel())
         relay_task = asyncio.create_task(self._relay.run(self._stop))

@@ -21,3 +21,21 @@ def test_missing_or_invalid_context_starts_a_new_trace() -> None:
         started = tracing.child_of(bad)
         assert tracing.parse(started) is not None
     assert tracing.trace_id(tracing.child_of(None)) != tracing.trace_id(tracing.child_of(None))
+
+
+def test_with_an_exporter_each_span_is_exported_in_the_incoming_trace_under_its_parent() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    spans = tracing.Spans("orders", exporter=exporter)
+
+    with spans.span("orders.saga process orders.PlaceOrder", PARENT, queue="orders.saga") as own:
+        pass
+    spans.shutdown()
+
+    [span] = exporter.get_finished_spans()
+    assert f"{span.context.trace_id:032x}" == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert span.parent is not None and f"{span.parent.span_id:016x}" == "00f067aa0ba902b7"
+    assert own == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+    assert span.resource.attributes["service.name"] == "warren-orders"
+    assert span.attributes["queue"] == "orders.saga"

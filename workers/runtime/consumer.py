@@ -78,8 +78,10 @@ class Consumer:
         registry: Registry | None = None,
         on_commit: Callable[[], None] | None = None,
         permanent_errors: tuple[type[BaseException], ...] = (),
+        spans: tracing.Spans | None = None,
     ) -> None:
         self.service, self.queue = service, queue
+        self._spans = spans or tracing.Spans(service)
         self._handlers = handlers
         self._sessions = sessions
         self._publisher = publisher
@@ -136,7 +138,12 @@ class Consumer:
         type_name = incoming.type or "<none>"
         try:
             envelope = self._decode(incoming)
-            with logger.contextualize(**_context(envelope)):
+            span_name = f"{self.queue} process {envelope.message.NAME}"
+            with (
+                self._spans.span(span_name, envelope.traceparent) as own,
+                logger.contextualize(**_context(replace(envelope, traceparent=own))),
+            ):
+                envelope = replace(envelope, traceparent=own)
                 started = time.perf_counter()
                 outcome = await self._process_with_immediate_retries(envelope)
                 elapsed = time.perf_counter() - started
@@ -159,7 +166,7 @@ class Consumer:
         )
         if envelope.message.NAME not in self._handlers:
             raise NoHandler(f"queue {self.queue} has no handler for {envelope.message.NAME}")
-        return replace(envelope, traceparent=tracing.child_of(envelope.traceparent))
+        return envelope
 
     async def _process_with_immediate_retries(self, envelope: Envelope[Any]) -> str:
         def count(_: RetryCallState) -> None:

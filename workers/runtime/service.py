@@ -20,6 +20,7 @@ from outbox.tables import MESSAGING_TABLES
 from workers.runtime.consumer import Consumer, Handler
 from workers.runtime.logs import configure_logging
 from workers.runtime.topology import apply_plan, build_plan
+from workers.runtime.tracing import Spans
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ async def run_worker(
     await apply_plan(connection, plan, tolerate={q.name for q in plan.queues} - own)
     publisher = ConfirmedPublisher(connection)
     relay = Relay(spec.name, engine, publisher, settings)
+    spans = Spans(spec.name, endpoint=settings.otlp_endpoint)
     consumer = Consumer(
         service=spec.name,
         queue=spec.subscription.queue,
@@ -79,6 +81,7 @@ async def run_worker(
         settings=settings,
         on_commit=relay.wake,
         permanent_errors=spec.permanent_errors,
+        spans=spans,
     )
     relay_stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(relay_stop)) if with_relay else None
@@ -93,6 +96,7 @@ async def run_worker(
         await relay.relay_once()
     await connection.close()
     await engine.dispose()
+    spans.shutdown()
     logger.info("{} worker stopped", spec.name)
 
 

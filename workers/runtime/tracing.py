@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _INVALID_TRACE = "0" * 32
@@ -32,3 +35,55 @@ def trace_id(traceparent: str | None) -> str | None:
     """The trace id of a traceparent, if it is valid."""
     parsed = parse(traceparent)
     return parsed[0] if parsed else None
+
+
+class Spans:
+    """Opens a span per unit of work; exports it over OTLP when an endpoint is configured.
+
+    Without an exporter it only propagates ids (`child_of`); with one, the ids come from the
+    OpenTelemetry SDK, so the exported spans and the `traceparent` on the wire agree.
+    """
+
+    def __init__(self, service: str, *, endpoint: str | None = None, exporter: Any = None) -> None:
+        self._tracer: Any = None
+        self._provider: Any = None
+        if endpoint or exporter is not None:
+            self._tracer = self._sdk_tracer(service, endpoint, exporter)
+
+    def _sdk_tracer(self, service: str, endpoint: str | None, exporter: Any) -> Any:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+        self._provider = TracerProvider(
+            resource=Resource.create({"service.name": f"warren-{service}"})
+        )
+        if exporter is None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            self._provider.add_span_processor(
+                BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint))
+            )
+        else:
+            self._provider.add_span_processor(SimpleSpanProcessor(exporter))
+        return self._provider.get_tracer("warren")
+
+    @contextmanager
+    def span(self, name: str, parent: str | None, **attributes: str) -> Iterator[str]:
+        """A span under `parent` (a traceparent); yields the span's own traceparent."""
+        if self._tracer is None:
+            yield child_of(parent)
+            return
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        context = TraceContextTextMapPropagator().extract({"traceparent": parent} if parent else {})
+        with self._tracer.start_as_current_span(
+            name, context=context, attributes=attributes
+        ) as span:
+            own = span.get_span_context()
+            yield f"00-{own.trace_id:032x}-{own.span_id:016x}-{int(own.trace_flags):02x}"
+
+    def shutdown(self) -> None:
+        """Flush and stop the exporter, if any."""
+        if self._provider is not None:
+            self._provider.shutdown()
