@@ -2,6 +2,7 @@
 #
 #   make venv       .venv from uv.lock (uv itself lives in .tools/venv)
 #   make services   are RabbitMQ, its management API and PostgreSQL up? (`warren doctor`)
+#   make run        venv + services, then `warren up --demo 20` (Ctrl-C stops it)
 #   make test       venv + services, then pytest (PYTEST_ARGS="-k smoke" to narrow)
 #   make lint       ruff check, ruff format --check, mypy
 #   make fmt        sort imports and format
@@ -18,7 +19,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.warren-synced
 
 .DEFAULT_GOAL := venv
-.PHONY: venv services test lint fmt
+.PHONY: venv services run test lint fmt
 
 venv: $(SYNCED)
 
@@ -34,6 +35,10 @@ $(SYNCED): $(UV) uv.lock pyproject.toml
 
 services: venv
 	$(BIN)/warren doctor
+
+# The gateway, every worker and their relays on this machine (SQLite under var/), then a demo.
+run: venv services
+	$(BIN)/warren up --demo 20
 
 test: venv services
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -6,7 +6,7 @@ import hashlib
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     shipping_db_url: str | None = None
 
     queue_type: Literal["quorum", "classic"] = "quorum"
+    declare_topology: Literal["all", "own"] = "all"
     prefetch: Annotated[int, Field(ge=1, le=2000)] = 32
     delivery_limit: Annotated[int, Field(ge=1, le=1000)] = 10
     immediate_retries: Annotated[int, Field(ge=0, le=10)] = 2
@@ -77,7 +78,7 @@ class Settings(BaseSettings):
     outbox_retention_hours: Annotated[float, Field(gt=0)] = 72.0
     inbox_retention_hours: Annotated[float, Field(gt=0)] = 168.0
 
-    api_keys: list[str] = Field(default_factory=lambda: [DEV_API_KEY_ENTRY])
+    api_keys: list[str] = Field(default_factory=list)
     gateway_host: str = "127.0.0.1"
     gateway_port: Annotated[int, Field(ge=1, le=65535)] = 8000
     rate_limit_per_s: Annotated[float, Field(gt=0)] = 50.0
@@ -92,6 +93,15 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_api_keys(cls, data: Any) -> Any:
+        # the documented dev key outside production; in production only keys set on purpose
+        if isinstance(data, dict) and "api_keys" not in data:
+            production = str(data.get("env", "dev")).lower() == Environment.PRODUCTION.value
+            data["api_keys"] = [] if production else [DEV_API_KEY_ENTRY]
+        return data
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_values(self) -> Settings:

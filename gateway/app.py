@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         url = settings.database_url("gateway")
         engine, read_engine = create_engine(url), create_engine(url, read_only=True)
         await create_tables(engine, (*MESSAGING_TABLES, *TABLES))
-        notifier = Notifier()
+        notifier = app.state.notifier
         spans = Spans("gateway", endpoint=settings.otlp_endpoint)
         messaging = Messaging(settings, engine, notifier, spans)
         app.state.read_engine, app.state.messaging = read_engine, messaging
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Warren gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
     )
     app.state.keys = ApiKeys(settings)
+    app.state.notifier = Notifier()
     app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     problems.install(app)
     app.middleware("http")(measure)

@@ -24,6 +24,8 @@ class ApiKeys:
             if not sep or len(digest) != 64:
                 raise ValueError(f"WARREN_API_KEYS entry {name!r} is not 'client:<sha256 hex>'")
             self._clients[digest.lower()] = name
+        if not self._clients:
+            raise ValueError("WARREN_API_KEYS is empty: no client could ever authenticate")
 
     def client(self, request: Request) -> str:
         """The client name for the request's key, or a 401 problem."""

@@ -119,7 +119,7 @@ class OrderDesk:
         while True:
             order = await self.get(client, order_id)
             remaining = deadline - time.monotonic()
-            if order.status.is_terminal or remaining <= 0:
+            if order.status.is_terminal or remaining <= 0 or self._notifier.closing:
                 return order
             await self._notifier.wait(order_id, min(remaining, 1.0))
 

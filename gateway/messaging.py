@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from config.settings import Settings
 from contracts.orders import OrderStatusChanged
-from contracts.topology import SUBSCRIPTIONS, dead_letter_queue, subscription
+from contracts.topology import subscription
 from gateway.notifier import Notifier
 from gateway.projection import status_changed_handler
 from gateway.tables import IdempotencyRecord
@@ -29,7 +29,7 @@ from outbox.db import session_factory
 from outbox.relay import Relay
 from outbox.tables import utcnow
 from workers.runtime.consumer import Consumer
-from workers.runtime.topology import apply_plan, build_plan
+from workers.runtime.service import declare_topology
 from workers.runtime.tracing import Spans
 
 SERVICE = "gateway"
@@ -91,12 +91,7 @@ class Messaging:
             return
         self._connection = connection
         queue = subscription(SERVICE).queue
-        plan = build_plan(self._settings, SUBSCRIPTIONS)
-        await apply_plan(
-            connection,
-            plan,
-            tolerate={q.name for q in plan.queues} - {queue, dead_letter_queue(queue)},
-        )
+        await declare_topology(connection, self._settings, subscription(SERVICE))
         publisher = ConfirmedPublisher(connection)
         self._relay = Relay(SERVICE, self._engine, publisher, self._settings)
         consumer = Consumer(

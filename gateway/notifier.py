@@ -12,6 +12,14 @@ class Notifier:
 
     def __init__(self) -> None:
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self.closing = False
+
+    def close(self) -> None:
+        """The server is stopping: release every waiter now, and make new waits return at once."""
+        self.closing = True
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
 
     def changed(self, order_id: str) -> None:
         """Wake everyone waiting on this order."""
@@ -19,7 +27,9 @@ class Notifier:
             event.set()
 
     async def wait(self, order_id: str, timeout: float) -> None:
-        """Return when the order changes or after `timeout` seconds."""
+        """Return when the order changes, the server stops, or after `timeout` seconds."""
+        if self.closing:
+            return
         event = asyncio.Event()
         self._waiters[order_id].add(event)
         try:

@@ -11,7 +11,14 @@ from aiormq import Connection
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from config.settings import DEV_API_KEY, SERVICES, Environment, Settings, hash_api_key
+from config.settings import (
+    DEV_API_KEY,
+    DEV_API_KEY_ENTRY,
+    SERVICES,
+    Environment,
+    Settings,
+    hash_api_key,
+)
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 
@@ -52,8 +59,16 @@ def test_production_with_the_dev_defaults_names_every_unsafe_variable() -> None:
     assert "WARREN_ENV=production" in message
     assert "WARREN_BROKER_URL" in message
     assert "WARREN_MANAGEMENT_PASSWORD" in message
-    assert "WARREN_API_KEYS" in message
     assert ".env.example" in message
+
+
+def test_the_dev_api_key_is_a_default_only_outside_production() -> None:
+    assert settings().api_keys == [DEV_API_KEY_ENTRY]
+    safe = {
+        "broker_url": "amqp://warren:s3cret-enough@rabbitmq/",
+        "management_password": "s3cret-enough",
+    }
+    assert settings(env="production", **safe).api_keys == []
 
 
 @pytest.mark.parametrize(

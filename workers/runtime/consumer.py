@@ -149,7 +149,7 @@ class Consumer:
                 elapsed = time.perf_counter() - started
                 crashpoint("worker-after-commit")
                 await incoming.ack()
-                logger.info("{} {} in {:.1f} ms", outcome, type_name, elapsed * 1000)
+                logger.debug("{} {} in {:.1f} ms", outcome, type_name, elapsed * 1000)
             metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(elapsed)
         except Exception as exc:
             outcome = await self._route_failure(incoming, exc)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aio_pika.abc import AbstractRobustConnection
 from loguru import logger
 from prometheus_client import start_http_server
 
@@ -19,7 +20,7 @@ from outbox.relay import Relay
 from outbox.tables import MESSAGING_TABLES
 from workers.runtime.consumer import Consumer, Handler
 from workers.runtime.logs import configure_logging
-from workers.runtime.topology import apply_plan, build_plan
+from workers.runtime.topology import apply_plan, build_plan, only_queues
 from workers.runtime.tracing import Spans
 
 
@@ -33,6 +34,21 @@ class ServiceSpec:
     tables: tuple[Any, ...] = ()
     permanent_errors: tuple[type[BaseException], ...] = ()
     on_start: Callable[[SessionFactory], Awaitable[None]] | None = None
+
+
+async def declare_topology(
+    connection: AbstractRobustConnection, settings: Settings, own: Subscription
+) -> None:
+    """Declare what this service needs: everything (`all`), or only its own queues (`own`).
+
+    `own` is for least-privileged broker users; `warren topology apply` declares the rest.
+    """
+    plan = build_plan(settings, {s.queue: s for s in (*SUBSCRIPTIONS, own)}.values())
+    mine = {own.queue, dead_letter_queue(own.queue)}
+    if settings.declare_topology == "own":
+        await apply_plan(connection, only_queues(plan, mine))
+    else:
+        await apply_plan(connection, plan, tolerate={q.name for q in plan.queues} - mine)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
@@ -65,10 +81,7 @@ async def run_worker(
     if spec.on_start is not None:
         await spec.on_start(sessions)
     connection = await connect(settings.amqp_url(), f"{spec.name}-worker")
-    subscriptions = {s.queue: s for s in (*SUBSCRIPTIONS, spec.subscription)}.values()
-    plan = build_plan(settings, subscriptions)
-    own = {spec.subscription.queue, dead_letter_queue(spec.subscription.queue)}
-    await apply_plan(connection, plan, tolerate={q.name for q in plan.queues} - own)
+    await declare_topology(connection, settings, spec.subscription)
     publisher = ConfirmedPublisher(connection)
     relay = Relay(spec.name, engine, publisher, settings)
     spans = Spans(spec.name, endpoint=settings.otlp_endpoint)

@@ -136,6 +136,16 @@ def _delay_levels(
     return exchanges, queues, bindings
 
 
+def only_queues(plan: TopologyPlan, queues: Collection[str]) -> TopologyPlan:
+    """The part of a plan a least-privileged service may declare: its queues and their bindings."""
+    return TopologyPlan(
+        exchanges=(),
+        queues=tuple(q for q in plan.queues if q.name in queues),
+        bindings=tuple(b for b in plan.bindings if b.destination in queues),
+        work_queues=tuple(q for q in plan.work_queues if q in queues),
+    )
+
+
 async def apply_plan(
     connection: AbstractConnection, plan: TopologyPlan, *, tolerate: Collection[str] = ()
 ) -> list[str]:
