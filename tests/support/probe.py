@@ -1,11 +1,13 @@
 """A worker with scripted behaviours, run as a real subprocess by the runtime's tests.
 
 The behaviour is chosen by the `customer_id` of each PlaceOrder: `ok`, `fail-N` (a transient
-failure on the first N attempts), `always-fail`, `permanent`, or `crash` (SIGKILL itself).
+failure on the first N attempts), `always-fail`, `permanent`, `crash` (SIGKILL itself), or
+`slow-N` (N milliseconds of work).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -39,10 +41,12 @@ class ProbeEffect(SQLModel, table=True):
 
 
 def _log_attempt(order_id: str, mode: str) -> int:
-    """Append this attempt to the attempt log; the number of attempts so far for the order."""
+    """Append this attempt to the attempt log; for `fail-N`, the attempts so far for the order."""
     path = Path(os.environ["PROBE_LOG"])
     with path.open("a") as log:
         log.write(json.dumps({"order_id": order_id, "mode": mode, "t": time.time()}) + "\n")
+    if not mode.startswith("fail-"):
+        return 1
     return sum(json.loads(line)["order_id"] == order_id for line in path.read_text().splitlines())
 
 
@@ -56,6 +60,8 @@ async def place_order(envelope: Envelope[Any], uow: UnitOfWork) -> None:
         raise TransientError(f"scripted failure on attempt {attempts}")
     if mode == "permanent":
         raise PermanentError("scripted permanent failure")
+    if mode.startswith("slow-"):
+        await asyncio.sleep(int(mode[5:]) / 1000)
     uow.session.add(
         ProbeEffect(
             order_id=str(order.order_id), message_id=envelope.message_id, message_type=order.NAME

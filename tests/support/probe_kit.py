@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,19 @@ def place_order(mode: str) -> PlaceOrder:
         shipping_address=Address(
             name="Ada", line1="1 Loop Road", city="Bristol", postal_code="BS1", country="GB"
         ),
+    )
+
+
+def _amqp(order: PlaceOrder) -> aio_pika.Message:
+    wire = default_registry().encode(Envelope(order))
+    return amqp_message(
+        body=wire.body,
+        type=wire.type,
+        message_id=wire.message_id,
+        correlation_id=wire.correlation_id,
+        timestamp=wire.timestamp,
+        headers=wire.headers,
+        app_id="tests",
     )
 
 
@@ -77,18 +91,34 @@ class ProbeKit:
     async def place(self, mode: str) -> str:
         """Send a PlaceOrder scripted by `mode`; its order id."""
         order = place_order(mode)
-        wire = default_registry().encode(Envelope(order))
-        message = amqp_message(
-            body=wire.body,
-            type=wire.type,
-            message_id=wire.message_id,
-            correlation_id=wire.correlation_id,
-            timestamp=wire.timestamp,
-            headers=wire.headers,
-            app_id="tests",
-        )
-        await self.publish(message, routing_key_for(PlaceOrder), exchange_for(PlaceOrder))
+        await self.publish(_amqp(order), routing_key_for(PlaceOrder), exchange_for(PlaceOrder))
         return str(order.order_id)
+
+    async def place_many(self, mode: str, count: int) -> list[str]:
+        """Send `count` PlaceOrders scripted by `mode` over one confirmed channel."""
+        orders = [place_order(mode) for _ in range(count)]
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.get_exchange(exchange_for(PlaceOrder))
+            for start in range(0, count, 200):
+                await asyncio.gather(
+                    *(
+                        exchange.publish(_amqp(order), routing_key_for(PlaceOrder), mandatory=True)
+                        for order in orders[start : start + 200]
+                    )
+                )
+        return [str(order.order_id) for order in orders]
+
+    async def distinct_effects(self) -> int:
+        """How many different orders had an effect applied."""
+        engine = create_engine(self.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                query = select(func.count(func.distinct(col(ProbeEffect.order_id))))
+                return int((await session.exec(query)).one())
+        finally:
+            await engine.dispose()
 
     async def effects(self, order_id: str | None = None) -> int:
         """How many effects were applied (for one order, or in all)."""

@@ -51,6 +51,10 @@ class Management:
         response.raise_for_status()
         return dict(response.json())
 
+    async def connections(self) -> list[dict[str, Any]]:
+        """Every client connection of the vhost, with its name."""
+        return [c for c in await self._get("/connections") if c.get("vhost") == self.vhost]
+
     async def exchanges(self) -> list[dict[str, Any]]:
         """Every exchange of the vhost."""
         return list(await self._get(f"/exchanges/{_q(self.vhost)}"))

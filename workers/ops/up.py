@@ -20,7 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from config.settings import DEV_API_KEY, DEV_API_KEY_ENTRY, SERVICES, Settings, get_settings
+from workers.ops.autoscale import ScalePolicy
 from workers.ops.demo import local_url, run_demo
+from workers.ops.scale_cmd import run_scaler
 
 T = TypeVar("T")
 WORKERS = tuple(s for s in SERVICES if s != "gateway")
@@ -227,6 +229,7 @@ class UpOptions:
     demo: int | None = None
     exit_after_demo: bool = False
     ready_timeout_s: float = 60.0
+    autoscale: bool = False
 
 
 async def run_up(options: UpOptions, settings: Settings, console: Console) -> int:
@@ -236,13 +239,21 @@ async def run_up(options: UpOptions, settings: Settings, console: Console) -> in
     supervisor = Supervisor(children, console, settings.drain_timeout_s + STOP_MARGIN_S)
     supervisor.install_signal_handlers()
     api_url = local_url(settings.gateway_host, settings.gateway_port)
+    scaler: asyncio.Task[None] | None = None
     try:
         await supervisor.start()
         if await supervisor.unless_stopped(supervisor.ready(api_url, options.ready_timeout_s)):
             print_banner(console, settings, api_url, options.metrics_port_base)
+            if options.autoscale:
+                scaler = asyncio.create_task(
+                    run_scaler(list(WORKERS), ScalePolicy(), base=1, stop=supervisor.stop)
+                )
             await supervisor.unless_stopped(_after_ready(supervisor, options, api_url))
         await supervisor.stop.wait()
     finally:
+        supervisor.stop.set()
+        if scaler is not None:
+            await scaler
         await supervisor.shutdown()
     console.print("stopped" if supervisor.exit_code == 0 else "[red]stopped after a failure[/]")
     return supervisor.exit_code
@@ -271,10 +282,15 @@ def up(
         bool, typer.Option("--exit-after-demo", help="Stop after the demo; exit 1 on a mismatch.")
     ] = False,
     ready_timeout: Annotated[float, typer.Option(min=1, help="Seconds to become ready.")] = 60.0,
+    autoscale: Annotated[
+        bool, typer.Option("--autoscale", help="Add workers (up to 4 each) as queues grow.")
+    ] = False,
 ) -> None:
     """Run the gateway and every worker (with relays) on this machine; Ctrl-C stops them."""
     if exit_after_demo and demo is None:
         raise typer.BadParameter("--exit-after-demo needs --demo N")
-    options = UpOptions(metrics_port_base, json_logs, demo, exit_after_demo, ready_timeout)
+    options = UpOptions(
+        metrics_port_base, json_logs, demo, exit_after_demo, ready_timeout, autoscale
+    )
     code = asyncio.run(run_up(options, get_settings(), Console(highlight=False)))
     raise typer.Exit(code)

@@ -1,0 +1,118 @@
+"""`warren status`: services, their processes, queue depths and rates, live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from config.settings import Settings, get_settings
+from contracts.topology import SUBSCRIPTIONS, dead_letter_queue
+from workers.ops.management import Management
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    service: str
+    queue: str
+    processes: int
+    consumers: int
+    ready: int
+    unacked: int
+    dead_letters: int
+    in_rate: float
+    out_rate: float
+
+
+def _rate(queue: dict[str, Any], stat: str) -> float:
+    return float(
+        ((queue.get("message_stats") or {}).get(f"{stat}_details") or {}).get("rate") or 0.0
+    )
+
+
+async def snapshot(settings: Settings) -> list[ServiceStatus]:
+    """One reading of every service from the management API."""
+    async with Management(settings) as api:
+        queues = {q["name"]: q for q in await api.queues()}
+        names = [
+            ((c.get("client_properties") or {}).get("connection_name") or "")
+            for c in await api.connections()
+        ]
+    processes = Counter(
+        name.split("@", 1)[0].removesuffix("-worker").removesuffix("-api") for name in names
+    )
+    rows = []
+    for sub in SUBSCRIPTIONS:
+        queue = queues.get(sub.queue, {})
+        rows.append(
+            ServiceStatus(
+                service=sub.service,
+                queue=sub.queue,
+                processes=processes.get(sub.service, 0),
+                consumers=int(queue.get("consumers") or 0),
+                ready=int(queue.get("messages_ready") or 0),
+                unacked=int(queue.get("messages_unacknowledged") or 0),
+                dead_letters=int(queues.get(dead_letter_queue(sub.queue), {}).get("messages") or 0),
+                in_rate=_rate(queue, "publish"),
+                out_rate=_rate(queue, "ack"),
+            )
+        )
+    return rows
+
+
+def render(rows: list[ServiceStatus]) -> Table:
+    """The status table."""
+    table = Table(title="Warren services")
+    for column in (
+        "service",
+        "queue",
+        "processes",
+        "consumers",
+        "ready",
+        "unacked",
+        "DLQ",
+        "in/s",
+        "acked/s",
+    ):
+        table.add_column(column, justify="left" if column in {"service", "queue"} else "right")
+    for r in rows:
+        dlq = f"[red]{r.dead_letters}[/red]" if r.dead_letters else "0"
+        table.add_row(
+            r.service,
+            r.queue,
+            str(r.processes),
+            str(r.consumers),
+            str(r.ready),
+            str(r.unacked),
+            dlq,
+            f"{r.in_rate:.1f}",
+            f"{r.out_rate:.1f}",
+        )
+    return table
+
+
+def status(
+    once: Annotated[bool, typer.Option(help="Print one snapshot and exit.")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
+) -> None:
+    """Show services, processes, queue depths and rates (live until Ctrl-C)."""
+    settings = get_settings()
+    if once:
+        Console().print(render(asyncio.run(snapshot(settings))))
+        return
+
+    async def watch() -> None:
+        with Live(render(await snapshot(settings)), refresh_per_second=4) as live:
+            while True:
+                await asyncio.sleep(every)
+                live.update(render(await snapshot(settings)))
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(watch())
