@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from importlib.util import find_spec
 from typing import Annotated
 
 import typer
 
 from config.settings import get_settings
 from workers.ops.contracts_cmd import app as contracts_app
+from workers.ops.demo import demo
+from workers.ops.dlq_cmd import app as dlq_app
 from workers.ops.doctor import doctor
+from workers.ops.scale_cmd import scale
+from workers.ops.status import status
 from workers.ops.topology_cmd import app as topology_app
+from workers.ops.up import up
 
 app = typer.Typer(
     name="warren",
@@ -21,7 +27,16 @@ app = typer.Typer(
 )
 app.add_typer(contracts_app, name="contracts", help="Export and check the message contracts.")
 app.add_typer(topology_app, name="topology", help="Declare and check the broker topology.")
+app.add_typer(dlq_app, name="dlq", help="Inspect, replay, purge and export dead letters.")
 app.command(help="Check that RabbitMQ, its management API and PostgreSQL answer.")(doctor)
+app.command()(up)
+app.command()(demo)
+if find_spec("benchmarks") is not None:  # a checkout has benchmarks/; the installed wheel not
+    from benchmarks.cli import bench
+
+    app.command()(bench)
+app.command()(scale)
+app.command()(status)
 
 
 WORKERS = ("orders", "inventory", "payments", "shipping")
@@ -50,20 +65,13 @@ def gateway(
     port: Annotated[int | None, typer.Option(help="Default: WARREN_GATEWAY_PORT.")] = None,
 ) -> None:
     """Run the HTTP gateway (API docs at /docs); SIGTERM drains it."""
-    import uvicorn
-
     from gateway.app import create_app
+    from gateway.server import serve
     from workers.runtime.logs import configure_logging
 
     settings = get_settings()
     configure_logging("gateway", level=settings.log_level, json_lines=settings.log_json)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.gateway_host,
-        port=port or settings.gateway_port,
-        log_config=None,
-        access_log=False,
-    )
+    serve(create_app(settings), host or settings.gateway_host, port or settings.gateway_port)
 
 
 @app.command()
