@@ -70,18 +70,6 @@ def work_queue_arguments(settings: Settings, queue: str) -> dict[str, Any]:
     return args
 
 
-# RabbitMQ 4 gives quorum queues a delivery-limit of 20 by default; a DLQ has nowhere to
-# dead-letter to, so browsing it (which returns messages) must never reach a limit.
-DLQ_DELIVERY_LIMIT = 1_000_000
-
-
-def dead_letter_queue_arguments(settings: Settings) -> dict[str, Any]:
-    """Arguments of a dead-letter queue: same type as the work queues, no practical limit."""
-    if settings.queue_type == "quorum":
-        return {"x-queue-type": "quorum", "x-delivery-limit": DLQ_DELIVERY_LIMIT}
-    return {"x-queue-type": settings.queue_type}
-
-
 def delay_queue_arguments(settings: Settings, level: int) -> dict[str, Any]:
     """Arguments of delay level `level`: its TTL and where it expires to."""
     target = names.delay_exchange(level - 1) if level else names.DELAY_DELIVERY_EXCHANGE
@@ -105,7 +93,7 @@ def build_plan(
     for sub in subs:
         dlq = names.dead_letter_queue(sub.queue)
         queues += [QueueSpec(sub.queue, work_queue_arguments(settings, sub.queue))]
-        queues += [QueueSpec(dlq, dead_letter_queue_arguments(settings))]
+        queues += [QueueSpec(dlq, {"x-queue-type": settings.queue_type})]
         bindings.append(BindingSpec(names.DEAD_LETTER_EXCHANGE, dlq, dlq))
         bindings.append(
             BindingSpec(
