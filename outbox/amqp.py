@@ -16,7 +16,7 @@ from aio_pika.abc import (
     DeliveryMode,
 )
 
-from contracts.envelope import CONTENT_TYPE
+from contracts.envelope import CONTENT_TYPE, WireMessage
 
 
 def connection_name(role: str) -> str:
@@ -53,6 +53,20 @@ def amqp_message(
         timestamp=timestamp,
         headers=dict(headers),
         app_id=app_id,
+    )
+
+
+def from_wire(wire: WireMessage, app_id: str) -> aio_pika.Message:
+    """The AMQP message for an encoded contract message."""
+    return amqp_message(
+        body=wire.body,
+        type=wire.type,
+        message_id=wire.message_id,
+        correlation_id=wire.correlation_id,
+        timestamp=wire.timestamp,
+        headers=wire.headers,
+        app_id=app_id,
+        content_type=wire.content_type,
     )
 
 

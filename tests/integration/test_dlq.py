@@ -29,7 +29,7 @@ from contracts.envelope import Envelope
 from contracts.orders import CancelOrder, PlaceOrder
 from contracts.registry import default_registry
 from contracts.topology import exchange_for, routing_key_for
-from outbox.amqp import amqp_message
+from outbox.amqp import from_wire
 from tests.conftest import MakeDatabaseUrl
 from tests.support.harness import REPO, Process, wait_for
 from tests.support.probe_kit import ProbeKit, place_order
@@ -79,15 +79,7 @@ class DlqKit(ProbeKit):
                     place_order("x") if name == PLACE else _cancel()
                 )
                 wire = default_registry().encode(Envelope(contract))
-                message = amqp_message(
-                    body=wire.body,
-                    type=wire.type,
-                    message_id=wire.message_id,
-                    correlation_id=wire.correlation_id,
-                    timestamp=wire.timestamp,
-                    headers=wire.headers,
-                    app_id="tests",
-                )
+                message = from_wire(wire, "tests")
                 exchange = await channel.get_exchange(exchange_for(type(contract)))
                 await exchange.publish(message, routing_key_for(type(contract)), mandatory=True)
                 sent.append(Sent(wire.message_id, str(contract.order_id), name))

@@ -16,7 +16,7 @@ from contracts.envelope import Envelope
 from contracts.orders import PaymentMethod, PlaceOrder
 from contracts.registry import default_registry
 from contracts.topology import dead_letter_queue, exchange_for, routing_key_for, work_queue
-from outbox.amqp import amqp_message
+from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
 from tests.support.harness import Process
 from tests.support.probe import ProbeEffect
@@ -37,15 +37,7 @@ def place_order(mode: str) -> PlaceOrder:
 
 def _amqp(order: PlaceOrder) -> aio_pika.Message:
     wire = default_registry().encode(Envelope(order))
-    return amqp_message(
-        body=wire.body,
-        type=wire.type,
-        message_id=wire.message_id,
-        correlation_id=wire.correlation_id,
-        timestamp=wire.timestamp,
-        headers=wire.headers,
-        app_id="tests",
-    )
+    return from_wire(wire, "tests")
 
 
 class ProbeKit:

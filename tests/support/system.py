@@ -16,7 +16,7 @@ from contracts.base import Message
 from contracts.envelope import Envelope
 from contracts.registry import default_registry
 from contracts.topology import exchange_for, routing_key_for
-from outbox.amqp import amqp_message
+from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
 from tests.support.harness import Process, wait_for
 from workers.orders.tables import CustomerOrder
@@ -103,17 +103,11 @@ class System:
                 name = exchange_for(type(message))
                 if name not in exchanges:
                     exchanges[name] = await channel.get_exchange(name)
-                wire = default_registry().encode(Envelope(message))
+                wire = default_registry().encode(
+                    Envelope(message, correlation_id=str(message.order_id))
+                )
                 await exchanges[name].publish(
-                    amqp_message(
-                        body=wire.body,
-                        type=wire.type,
-                        message_id=wire.message_id,
-                        correlation_id=wire.message_id,
-                        timestamp=wire.timestamp,
-                        headers=wire.headers,
-                        app_id="tests",
-                    ),
+                    from_wire(wire, "tests"),
                     routing_key_for(type(message)),
                     mandatory=True,
                 )
