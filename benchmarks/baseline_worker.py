@@ -1,0 +1,61 @@
+"""One "service" of the raw baseline: consume, publish what follows with confirms, then ack.
+
+Run as `python -m benchmarks.baseline_worker ROLE`; the broker URL and prefetch come from
+`WARREN_BENCH_AMQP_URL` and `WARREN_BENCH_PREFETCH`. SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+
+from benchmarks.chain import EXCHANGE, ROLES, effects, queue_name
+
+
+def handler(exchange: AbstractExchange) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    """The consumer callback: the forward publishes are confirmed before the ack."""
+
+    async def on_message(incoming: AbstractIncomingMessage) -> None:
+        order_id = json.loads(incoming.body)["order_id"]
+        outgoing = effects(incoming.type or "", order_id)
+        await asyncio.gather(
+            *(exchange.publish(m, routing_key=key, mandatory=True) for key, m in outgoing)
+        )
+        await incoming.ack()
+
+    return on_message
+
+
+async def serve(role: str, url: str, prefetch: int) -> None:
+    """Consume the role's queue until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    connection = await aio_pika.connect(url, client_properties={"connection_name": f"bench-{role}"})
+    publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
+    exchange = await publishing.get_exchange(EXCHANGE, ensure=False)
+    consuming = await connection.channel()
+    await consuming.set_qos(prefetch_count=prefetch)
+    queue = await consuming.get_queue(queue_name(role), ensure=False)
+    await queue.consume(handler(exchange), no_ack=False)
+    await stop.wait()
+    await connection.close()
+
+
+def main() -> None:
+    role = sys.argv[1] if len(sys.argv) > 1 else ""
+    if role not in ROLES:
+        raise SystemExit(f"usage: python -m benchmarks.baseline_worker {{{','.join(ROLES)}}}")
+    url = os.environ["WARREN_BENCH_AMQP_URL"]
+    asyncio.run(serve(role, url, int(os.environ.get("WARREN_BENCH_PREFETCH", "32"))))
+
+
+if __name__ == "__main__":
+    main()
