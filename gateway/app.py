@@ -13,7 +13,7 @@ from gateway.auth import ApiKeys, RateLimiter
 from gateway.desk import OrderDesk
 from gateway.limits import BodySizeLimit
 from gateway.messaging import Messaging
-from gateway.metrics import measure
+from gateway.metrics import Measure
 from gateway.notifier import Notifier
 from gateway.routes import orders, probes
 from gateway.tables import TABLES
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.notifier = Notifier()
     app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     problems.install(app)
-    app.middleware("http")(measure)
+    app.add_middleware(Measure)
     app.add_middleware(BodySizeLimit)
     app.include_router(orders)
     app.include_router(probes)

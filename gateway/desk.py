@@ -25,6 +25,7 @@ from gateway.problems import ProblemError
 from gateway.schemas import HistoryOut, LineOut, OrderOut, PlaceOrderRequest, TotalOut
 from gateway.tables import IdempotencyRecord, OrderView, OrderViewHistory
 from outbox.db import SessionFactory
+from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime import tracing
 
@@ -79,7 +80,7 @@ class OrderDesk:
                         "This Idempotency-Key was used with a different request body.",
                     )
                 return await _show(uow.session, client, seen.order_id), False
-            order_id = uuid.uuid4()
+            order_id, now = uuid.uuid4(), utcnow()
             view = OrderView(
                 order_id=str(order_id),
                 client=client,
@@ -87,13 +88,13 @@ class OrderDesk:
                 status=OrderStatus.PENDING,
                 items=[line.model_dump() for line in body.items],
                 currency=body.currency or "EUR",
+                created_at=now,
+                updated_at=now,
             )
-            uow.session.add(view)
-            uow.session.add(
-                OrderViewHistory(
-                    order_id=view.order_id, sequence=0, status=view.status, reason="accepted"
-                )
+            accepted = OrderViewHistory(
+                order_id=view.order_id, sequence=0, status=view.status, reason="accepted", at=now
             )
+            uow.session.add_all([view, accepted])
             if key is not None:
                 uow.session.add(
                     IdempotencyRecord(
@@ -103,8 +104,7 @@ class OrderDesk:
             with self._spans.span("POST /orders", traceparent, order_id=str(order_id)) as span:
                 command = _command(order_id, body)
                 uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
-            await uow.session.flush()
-            shown = await _show(uow.session, client, view.order_id)
+            shown = _order_out(view, [accepted])  # what was just written, without reading it back
             await uow.commit()
         return shown, True
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
 from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
     "warren_gateway_requests_total", "HTTP requests answered.", ["method", "route", "status"]
@@ -19,13 +18,28 @@ LATENCY = Histogram(
 )
 
 
-async def measure(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Count and time every request by its route template, not its raw path."""
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    return response
+class Measure:
+    """ASGI middleware counting and timing every request by its route template, not raw path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            REQUESTS.labels(scope["method"], route, str(status)).inc()

@@ -18,14 +18,14 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
 
 
-def authorized_client(request: Request) -> str:
+async def authorized_client(request: Request) -> str:
     """The API client behind the request, within its rate limit."""
     client: str = request.app.state.keys.client(request)
     request.app.state.limiter.take(client)
     return client
 
 
-def order_desk(request: Request) -> OrderDesk:
+async def order_desk(request: Request) -> OrderDesk:
     desk: OrderDesk = request.app.state.desk
     return desk
 

@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import Settings
 from contracts.topology import delay_target
@@ -131,8 +132,7 @@ class Relay:
                 return 0
             outcomes = await self._publish_all(rows)
             crashpoint("relay-after-confirm")
-            for row, outcome in zip(rows, outcomes, strict=True):
-                _mark(row, outcome)
+            await _record(session, rows, outcomes)
             return sum(o is None for o in outcomes)
 
     async def _relay_with_lease(self) -> int:
@@ -146,9 +146,7 @@ class Relay:
         outcomes = await self._publish_all(rows)
         crashpoint("relay-after-confirm")
         async with self._sessions() as session:
-            for row, outcome in zip(rows, outcomes, strict=True):
-                _mark(row, outcome)
-                session.add(row)
+            await _record(session, rows, outcomes)
             await session.commit()
         return sum(o is None for o in outcomes)
 
@@ -237,16 +235,36 @@ class Relay:
         return count, age
 
 
-def _mark(row: OutboxMessage, outcome: BaseException | None) -> None:
-    if outcome is None:
-        row.published_at = utcnow()
-        return
+async def _record(
+    session: AsyncSession, rows: Sequence[OutboxMessage], outcomes: Sequence[BaseException | None]
+) -> None:
+    """Mark the confirmed rows published in one statement; reschedule the others one by one."""
+    published = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
+    if published:
+        await session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(published))
+            .values(published_at=utcnow())
+        )
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if outcome is not None:
+            await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == row.id)
+                .values(**_retry(row, outcome))
+            )
+
+
+def _retry(row: OutboxMessage, outcome: BaseException) -> dict[str, Any]:
+    """When and how a row that was not published is tried again."""
     if isinstance(outcome, NotDueYet):
-        row.available_at = outcome.publish_at
-        return
-    row.attempts += 1
-    row.last_error = f"{type(outcome).__name__}: {outcome}"[:1000]
-    row.available_at = utcnow() + timedelta(seconds=publish_backoff(row.attempts))
+        return {"available_at": outcome.publish_at}
+    attempts = row.attempts + 1
+    return {
+        "attempts": attempts,
+        "last_error": f"{type(outcome).__name__}: {outcome}"[:1000],
+        "available_at": utcnow() + timedelta(seconds=publish_backoff(attempts)),
+    }
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -40,7 +40,7 @@ class OutboxMessage(SQLModel, table=True):
     """A message written in the caller's transaction, published later by the relay."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_pending", "published_at", "available_at"),)
+    __table_args__ = (Index("ix_outbox_pending", "published_at", "created_at"),)
 
     id: str = Field(primary_key=True, max_length=64)
     exchange: str = Field(max_length=255)

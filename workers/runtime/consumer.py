@@ -16,6 +16,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from loguru import logger
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from tenacity import (
     AsyncRetrying,
@@ -33,7 +34,7 @@ from contracts.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
 from outbox.amqp import ConfirmedPublisher, connection_name
 from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
-from outbox.tables import InboxMessage
+from outbox.tables import InboxMessage, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime import metrics, tracing
 from workers.runtime.backoff import retry_delay
@@ -188,9 +189,11 @@ class Consumer:
         async with UnitOfWork(
             self._sessions, registry=self._registry, on_commit=self._on_commit
         ) as uow:
-            uow.session.add(InboxMessage(consumer=self.queue, message_id=envelope.message_id))
+            claim = insert(InboxMessage).values(
+                consumer=self.queue, message_id=envelope.message_id, processed_at=utcnow()
+            )
             try:
-                await uow.session.flush()
+                await uow.session.exec(claim)
             except IntegrityError:
                 metrics.DUPLICATES.labels(self.queue).inc()
                 logger.info("duplicate {} absorbed", envelope.message_id)

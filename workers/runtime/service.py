@@ -136,4 +136,14 @@ def main(spec: ServiceSpec, settings: Settings, **kwargs: Any) -> None:
         stop_on_signals(stop)
         await run_worker(spec, settings, stop=stop, **kwargs)
 
+    use_uvloop()
     asyncio.run(_run())
+
+
+def use_uvloop() -> None:
+    """Run on uvloop where it is installed: less CPU per message than the default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    uvloop.install()
