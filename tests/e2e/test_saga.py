@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from contracts.base import Address, OrderLine
-from contracts.orders import CancelOrder, OrderStatus, PaymentMethod, PlaceOrder
+from contracts.orders import CancelOrder, OrderStatus, PaymentMethod, PlaceOrder, PlaceOrderV1
 from outbox.db import create_engine, session_factory
 from tests.support.harness import wait_for
 from tests.support.system import WORKERS, System
@@ -195,3 +195,21 @@ async def _nothing_charged(system: System, placed: list[PlaceOrder]) -> bool:
 
 async def _at_least(value: Awaitable[float], floor: float) -> bool:
     return await value >= floor
+
+
+async def test_a_version_1_place_order_is_accepted_and_confirmed(system: System) -> None:
+    await system.start()
+    legacy = PlaceOrderV1(
+        order_id=uuid.uuid4(),
+        customer_id="cust-v1",
+        items=[OrderLine(sku="MUG-7", quantity=1)],
+        payment_token="tok_visa",
+        shipping_address=Address(
+            name="Ada", line1="1 Loop Rd", city="Bristol", postal_code="BS1", country="GB"
+        ),
+    )
+    await system.send([legacy])
+    [confirmed] = (await system.wait_terminal([legacy.order_id])).values()
+    assert confirmed.status == OrderStatus.CONFIRMED
+    assert confirmed.currency == "EUR"
+    assert (await payments(system))[str(legacy.order_id)] == "captured"

@@ -14,6 +14,8 @@ import importlib
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -636,3 +638,23 @@ def test_the_image_is_built_from_the_lock_and_runs_warren_as_non_root():
         assert f"!{needed}" in ignore, f".dockerignore leaves out {needed}"
     for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile, f"the image leaves out {package}"
+
+
+def test_kubectl_kustomize_renders_exactly_what_these_checks_validate(objects):
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail(
+            "kubectl is needed to render compose/kubernetes (it ships with this machine image;"
+            " elsewhere install it from your distribution or the Kubernetes project)"
+        )
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(KUBERNETES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    by_kubectl = sorted(
+        json.dumps(doc, sort_keys=True) for doc in yaml.safe_load_all(rendered) if doc
+    )
+    assert by_kubectl == sorted(json.dumps(doc, sort_keys=True) for doc in objects)
