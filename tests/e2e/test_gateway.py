@@ -15,6 +15,7 @@ import pytest
 
 from config.settings import DEV_API_KEY, hash_api_key
 from tests.support.harness import free_port, wait_for
+from tests.support.orders import order_body
 from tests.support.proxy import TcpProxy
 from tests.support.system import System
 
@@ -27,18 +28,7 @@ API_KEYS = (
 
 
 def body(token: str = "tok_visa", sku: str = "MUG-7", quantity: int = 1) -> dict[str, Any]:
-    return {
-        "customer_id": "cust-http",
-        "items": [{"sku": sku, "quantity": quantity}],
-        "payment": {"token": token},
-        "shipping_address": {
-            "name": "Ada",
-            "line1": "1 Loop Rd",
-            "city": "Bristol",
-            "postal_code": "BS1",
-            "country": "GB",
-        },
-    }
+    return order_body(token, sku, quantity)
 
 
 class Stack:

@@ -10,21 +10,11 @@ import httpx
 
 from config.settings import DEV_API_KEY
 from tests.support.harness import free_port, wait_for
+from tests.support.orders import order_body
 from tests.support.proxy import TcpProxy
 from tests.support.system import System
 
-ORDER = {
-    "customer_id": "db-down",
-    "items": [{"sku": "MUG-7", "quantity": 1}],
-    "payment": {"token": "tok_visa"},
-    "shipping_address": {
-        "name": "A",
-        "line1": "B",
-        "city": "C",
-        "postal_code": "1",
-        "country": "GB",
-    },
-}
+ORDER = order_body(customer="db-down")
 
 
 async def test_an_unreachable_database_gives_503_and_nothing_half_done(

@@ -10,6 +10,7 @@ import httpx
 
 from config.settings import DEV_API_KEY
 from tests.support.harness import free_port
+from tests.support.orders import order_body
 from tests.support.system import WORKERS, System
 
 
@@ -44,18 +45,7 @@ async def test_one_trace_id_spans_gateway_orders_inventory_payments_and_shipping
             placed = await client.post(
                 "/orders",
                 headers=headers,
-                json={
-                    "customer_id": "traced",
-                    "items": [{"sku": "MUG-7", "quantity": 1}],
-                    "payment": {"token": "tok_visa"},
-                    "shipping_address": {
-                        "name": "A",
-                        "line1": "B",
-                        "city": "C",
-                        "postal_code": "1",
-                        "country": "GB",
-                    },
-                },
+                json=order_body(customer="traced"),
             )
             final = await client.get(
                 placed.headers["Location"], params={"wait": 25}, headers=headers
