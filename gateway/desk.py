@@ -116,12 +116,16 @@ class OrderDesk:
     async def wait(self, client: str, order_id: str, seconds: float) -> OrderOut:
         """The order as soon as it is terminal, or as it is after `seconds`."""
         deadline = time.monotonic() + seconds
-        while True:
-            order = await self.get(client, order_id)
+        order, stale = await self.get(client, order_id), False
+        while not order.status.is_terminal and not self._notifier.closing:
             remaining = deadline - time.monotonic()
-            if order.status.is_terminal or remaining <= 0 or self._notifier.closing:
-                return order
-            await self._notifier.wait(order_id, min(remaining, 1.0))
+            if remaining <= 0:
+                break
+            news = await self._notifier.wait(order_id, min(remaining, 1.0))
+            stale = news is not None and not news.is_terminal  # an intermediate step: skip reading
+            if not stale:
+                order = await self.get(client, order_id)
+        return await self.get(client, order_id) if stale or self._notifier.closing else order
 
     async def cancel(self, client: str, order_id: str) -> OrderOut:
         """Ask the saga to cancel; refused once the order is terminal."""

@@ -6,36 +6,42 @@ import asyncio
 import contextlib
 from collections import defaultdict
 
+from contracts.orders import OrderStatus
+
 
 class Notifier:
-    """Per-order wake-ups; a waiter also times out, so a missed wake-up costs at most a poll."""
+    """Per-order wake-ups carrying the new status; a waiter also times out, so a missed
+    wake-up costs at most one poll interval."""
 
     def __init__(self) -> None:
-        self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._waiters: defaultdict[str, set[asyncio.Future[OrderStatus | None]]] = defaultdict(set)
         self.closing = False
 
     def close(self) -> None:
         """The server is stopping: release every waiter now, and make new waits return at once."""
         self.closing = True
-        for events in self._waiters.values():
-            for event in events:
-                event.set()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
-    def changed(self, order_id: str) -> None:
-        """Wake everyone waiting on this order."""
-        for event in self._waiters.get(order_id, ()):
-            event.set()
+    def changed(self, order_id: str, status: OrderStatus) -> None:
+        """Tell everyone waiting on this order its new status."""
+        for waiter in self._waiters.get(order_id, ()):
+            if not waiter.done():
+                waiter.set_result(status)
 
-    async def wait(self, order_id: str, timeout: float) -> None:
-        """Return when the order changes, the server stops, or after `timeout` seconds."""
+    async def wait(self, order_id: str, timeout: float) -> OrderStatus | None:
+        """The order's new status when it changes; None after `timeout` or when stopping."""
         if self.closing:
-            return
-        event = asyncio.Event()
-        self._waiters[order_id].add(event)
+            return None
+        waiter: asyncio.Future[OrderStatus | None] = asyncio.get_running_loop().create_future()
+        self._waiters[order_id].add(waiter)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+                return await asyncio.wait_for(waiter, timeout)
+            return None
         finally:
-            self._waiters[order_id].discard(event)
+            self._waiters[order_id].discard(waiter)
             if not self._waiters[order_id]:
                 del self._waiters[order_id]

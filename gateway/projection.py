@@ -8,7 +8,7 @@ from loguru import logger
 from sqlmodel import col, select
 
 from contracts.envelope import Envelope
-from contracts.orders import OrderStatusChanged
+from contracts.orders import OrderStatus, OrderStatusChanged
 from gateway.notifier import Notifier
 from gateway.tables import OrderView, OrderViewHistory
 from outbox.tables import utcnow
@@ -44,6 +44,7 @@ def status_changed_handler(notifier: Notifier) -> Handler:
         view.total_cents = event.total_cents if event.total_cents is not None else view.total_cents
         view.updated_at = utcnow()
         uow.session.add(view)
-        uow.after_commit(lambda: notifier.changed(view.order_id))
+        status = OrderStatus(event.status)
+        uow.after_commit(lambda: notifier.changed(view.order_id, status))
 
     return order_status_changed
