@@ -33,7 +33,7 @@ class System:
         self.amqp_url = amqp_url
         self.database_urls = database_urls
         self.extra_env = env
-        self.catalog = tmp_path / "catalog.json"
+        self.tmp_path = tmp_path
         self.processes: dict[str, Process] = {}
         self.processes_seen: dict[str, Process] = {}
 
@@ -49,7 +49,13 @@ class System:
 
     def settings(self) -> Settings:
         fields = {f"{s}_db_url": url for s, url in self.database_urls.items() if s in SERVICES}
-        return Settings(_env_file=None, env=Environment.TEST, broker_url=self.amqp_url, **fields)
+        return Settings(
+            _env_file=None,
+            env=Environment.TEST,
+            broker_url=self.amqp_url,
+            var_dir=self.tmp_path / "var",
+            **fields,
+        )
 
     async def start(self, *services: str) -> None:
         """Start workers (all of them by default) and wait until each consumes."""
