@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from config.settings import Settings
-from outbox.db import create_engine, create_tables, session_factory
+from outbox.db import session_factory
 from outbox.retention import RetentionJob
-from outbox.tables import MESSAGING_TABLES, InboxMessage, OutboxMessage, utcnow
+from outbox.tables import InboxMessage, OutboxMessage, utcnow
 
 OUTBOX_HOURS = 24.0
 INBOX_HOURS = 72.0
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
-    await create_tables(engine, MESSAGING_TABLES)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

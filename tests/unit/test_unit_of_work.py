@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,8 +15,8 @@ from contracts.envelope import Envelope
 from contracts.inventory import ReserveStock
 from contracts.orders import PlaceOrder, StepTimedOut
 from contracts.registry import default_registry
-from outbox.db import SessionFactory, create_engine, create_tables, session_factory
-from outbox.tables import MESSAGING_TABLES, InboxMessage, OutboxMessage
+from outbox.db import SessionFactory, session_factory
+from outbox.tables import InboxMessage, OutboxMessage
 from outbox.unit_of_work import UnitOfWork
 from tests.contracts.samples import sample
 
@@ -26,19 +25,6 @@ SAGA_QUEUE = "orders.saga"
 
 class HandlerFailed(Exception):
     pass
-
-
-@pytest.fixture
-def db_file(tmp_path: Path) -> Path:
-    return tmp_path / "orders.db"
-
-
-@pytest.fixture
-async def engine(db_file: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{db_file}")
-    await create_tables(engine, MESSAGING_TABLES)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture
