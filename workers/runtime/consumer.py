@@ -140,21 +140,26 @@ class Consumer:
         try:
             envelope = self._decode(incoming)
             span_name = f"{self.queue} process {envelope.message.NAME}"
-            with (
-                self._spans.span(span_name, envelope.traceparent) as own,
-                logger.contextualize(**_context(replace(envelope, traceparent=own))),
-            ):
-                envelope = replace(envelope, traceparent=own)
-                started = time.perf_counter()
-                outcome = await self._process_with_immediate_retries(envelope)
-                elapsed = time.perf_counter() - started
-                crashpoint("worker-after-commit")
-                await incoming.ack()
-                logger.debug("{} {} in {:.1f} ms", outcome, type_name, elapsed * 1000)
+            with self._spans.span(span_name, envelope.traceparent) as own:
+                envelope = replace(envelope, traceparent=own)  # what this hop sends continues it
+                with logger.contextualize(**_context(envelope)):
+                    outcome, elapsed = await self._settle(incoming, envelope)
             metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(elapsed)
         except Exception as exc:
             outcome = await self._route_failure(incoming, exc)
         metrics.HANDLED.labels(self.queue, type_name, outcome).inc()
+
+    async def _settle(
+        self, incoming: AbstractIncomingMessage, envelope: Envelope[Any]
+    ) -> tuple[str, float]:
+        """Process (with immediate retries), then ack; the outcome and the time it took."""
+        started = time.perf_counter()
+        outcome = await self._process_with_immediate_retries(envelope)
+        elapsed = time.perf_counter() - started
+        crashpoint("worker-after-commit")
+        await incoming.ack()
+        logger.debug("{} {} in {:.1f} ms", outcome, incoming.type, elapsed * 1000)
+        return outcome, elapsed
 
     def _decode(self, incoming: AbstractIncomingMessage) -> Envelope[Any]:
         envelope = self._registry.decode(
