@@ -12,6 +12,7 @@ import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
+    AbstractIncomingMessage,
     AbstractRobustConnection,
     DeliveryMode,
 )
@@ -67,6 +68,26 @@ def from_wire(wire: WireMessage, app_id: str) -> aio_pika.Message:
         headers=wire.headers,
         app_id=app_id,
         content_type=wire.content_type,
+    )
+
+
+def persistent_copy(
+    incoming: AbstractIncomingMessage, headers: Mapping[str, Any]
+) -> aio_pika.Message:
+    """The same body, properties and message id as a delivery, persistent, with new headers."""
+    return aio_pika.Message(
+        incoming.body,
+        headers=dict(headers),
+        content_type=incoming.content_type,
+        content_encoding=incoming.content_encoding,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        priority=incoming.priority,
+        correlation_id=incoming.correlation_id,
+        reply_to=incoming.reply_to,
+        message_id=incoming.message_id,
+        timestamp=incoming.timestamp,
+        type=incoming.type,
+        app_id=incoming.app_id,
     )
 
 

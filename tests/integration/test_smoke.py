@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from config.settings import Settings
 from contracts import orders, topology
 from contracts.base import Address, OrderLine
-from contracts.envelope import Envelope, WireMessage
+from contracts.envelope import Envelope
 from contracts.registry import default_registry
+from outbox.amqp import from_wire
 
 WAIT_S = 10.0
 
@@ -34,20 +35,6 @@ def _place_order() -> orders.PlaceOrder:
             postal_code="N1",
             country="GB",
         ),
-    )
-
-
-def _amqp_message(wire: WireMessage) -> aio_pika.Message:
-    return aio_pika.Message(
-        wire.body,
-        content_type=wire.content_type,
-        type=wire.type,
-        message_id=wire.message_id,
-        correlation_id=wire.correlation_id,
-        timestamp=wire.timestamp,
-        headers=wire.headers,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        app_id="warren-tests",
     )
 
 
@@ -78,7 +65,10 @@ async def test_a_confirmed_contract_message_comes_back_unchanged(test_settings: 
         await queue.bind(exchange, routing_key)
 
         confirmation = await exchange.publish(
-            _amqp_message(registry.encode(sent)), routing_key, mandatory=True, timeout=WAIT_S
+            from_wire(registry.encode(sent), "warren-tests"),
+            routing_key,
+            mandatory=True,
+            timeout=WAIT_S,
         )
         incoming = await _next_message(queue)
         await incoming.ack()

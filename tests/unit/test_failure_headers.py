@@ -11,12 +11,12 @@ from aio_pika.abc import AbstractIncomingMessage
 from pamqp import frame, header
 
 from contracts.topology import DELAY_DELIVERY_EXCHANGE, delay_routing_key
+from outbox.amqp import persistent_copy
 from workers.runtime.failures import (
     MESSAGE_LIMIT,
     RETRY_ATTEMPT,
     STACK_TRACE_LIMIT,
     FailureReason,
-    copy_with_headers,
     dead_letter_headers,
     failure_headers,
 )
@@ -40,6 +40,9 @@ class FakeIncoming:
     timestamp: datetime | None = SENT_AT
     app_id: str | None = "gateway"
     content_type: str | None = "application/json"
+    content_encoding: str | None = None
+    priority: int | None = None
+    reply_to: str | None = None
 
 
 def incoming(**attributes: Any) -> AbstractIncomingMessage:
@@ -217,7 +220,7 @@ def test_the_dead_letter_of_a_huge_failure_fits_in_one_amqp_frame() -> None:
 
     # when it is dead-lettered
     headers = dead_letter_headers(message, QUEUE, error, FailureReason.EXHAUSTED, "w@h:1")
-    copy = copy_with_headers(message, headers)
+    copy = persistent_copy(message, headers)
 
     # then its properties still fit the broker's frame size
     assert content_header_size(copy) < FRAME_MAX
@@ -240,14 +243,14 @@ def test_a_message_with_a_non_utf8_header_can_still_be_retried() -> None:
     headers = failure_headers(message, QUEUE, TimeoutError()) | {RETRY_ATTEMPT: 1}
 
     # then it can be encoded for publishing
-    assert content_header_size(copy_with_headers(message, headers)) > 0
+    assert content_header_size(persistent_copy(message, headers)) > 0
 
 
 def test_the_copy_keeps_body_and_properties_is_persistent_and_carries_the_new_headers() -> None:
     message = incoming(headers={"causation-id": "msg-0"})
     headers = failure_headers(message, QUEUE, TimeoutError("db")) | {RETRY_ATTEMPT: 1}
 
-    copy = copy_with_headers(message, headers)
+    copy = persistent_copy(message, headers)
 
     assert copy.body == message.body
     assert copy.type == "orders.PlaceOrder.v2"

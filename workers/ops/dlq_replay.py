@@ -21,6 +21,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError, PublishError
 
 from config.settings import Settings
+from outbox.amqp import persistent_copy
 from workers.ops.dead_letter import FAILURE_HEADERS, DeadLetter, Filters, count
 from workers.ops.dlq_scan import DlqScan, open_connection
 from workers.runtime.failures import RETRY_ATTEMPT
@@ -77,20 +78,7 @@ def replay_headers(headers: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 def replay_copy(message: AbstractIncomingMessage, now: datetime) -> aio_pika.Message:
     """The same body, properties and message id, persistent, with replay headers."""
-    return aio_pika.Message(
-        message.body,
-        headers=replay_headers(message.headers or {}, now),
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        priority=message.priority,
-        correlation_id=message.correlation_id,
-        reply_to=message.reply_to,
-        message_id=message.message_id,
-        timestamp=message.timestamp,
-        type=message.type,
-        app_id=message.app_id,
-    )
+    return persistent_copy(message, replay_headers(message.headers or {}, now))
 
 
 class _Pacer:

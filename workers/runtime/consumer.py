@@ -31,7 +31,7 @@ from contracts.envelope import Envelope
 from contracts.errors import PoisonMessage
 from contracts.registry import Registry, default_registry
 from contracts.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
-from outbox.amqp import ConfirmedPublisher, connection_name
+from outbox.amqp import ConfirmedPublisher, connection_name, persistent_copy
 from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
 from outbox.tables import InboxMessage, utcnow
@@ -43,7 +43,6 @@ from workers.runtime.errors import PermanentError
 from workers.runtime.failures import (
     RETRY_ATTEMPT,
     FailureReason,
-    copy_with_headers,
     dead_letter_headers,
     failure_headers,
     retry_attempt,
@@ -234,7 +233,7 @@ class Consumer:
         )
         headers = failure_headers(incoming, self.queue, exc) | {RETRY_ATTEMPT: attempt}
         await self._scheduler.schedule(
-            copy_with_headers(incoming, headers), self.queue, timedelta(seconds=delay_s)
+            persistent_copy(incoming, headers), self.queue, timedelta(seconds=delay_s)
         )
         await incoming.ack()
         metrics.RETRIES.labels(self.queue, "delayed").inc()
@@ -251,9 +250,7 @@ class Consumer:
     ) -> None:
         headers = dead_letter_headers(incoming, self.queue, exc, reason, self._worker)
         dlq = dead_letter_queue(self.queue)
-        await self._publisher.publish(
-            copy_with_headers(incoming, headers), DEAD_LETTER_EXCHANGE, dlq
-        )
+        await self._publisher.publish(persistent_copy(incoming, headers), DEAD_LETTER_EXCHANGE, dlq)
         await incoming.ack()
         metrics.DEAD_LETTERED.labels(self.queue, reason.value).inc()
         logger.error("dead-lettered to {} ({}): {}: {}", dlq, reason.value, type(exc).__name__, exc)

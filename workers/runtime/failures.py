@@ -12,10 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
-
-from outbox.amqp import amqp_message
 
 RETRY_ATTEMPT = "retry-attempt"
 STACK_TRACE_LIMIT = 8_000
@@ -86,19 +83,3 @@ def stack_trace(error: BaseException) -> str:
     tail = f"{type(error).__name__}: {str(error)[:MESSAGE_LIMIT]}\n"
     frames = "".join(traceback.format_tb(error.__traceback__))
     return head + frames[-(STACK_TRACE_LIMIT - len(head) - len(tail)) :] + tail
-
-
-def copy_with_headers(
-    incoming: AbstractIncomingMessage, headers: dict[str, Any]
-) -> aio_pika.Message:
-    """The same body and properties as `incoming`, persistent, with new headers."""
-    return amqp_message(
-        body=incoming.body,
-        type=incoming.type,
-        message_id=incoming.message_id,
-        correlation_id=incoming.correlation_id,
-        timestamp=incoming.timestamp,
-        headers=headers,
-        app_id=incoming.app_id,
-        content_type=incoming.content_type,
-    )
