@@ -1,5 +1,10 @@
 """The one place that consumes: decode, inbox, handler, outbox, commit, then ack (DESIGN §5).
 
+Deliveries that arrive while a transaction runs are handled together in the next one (up to
+`handler_batch_size`): one inbox insert, each handler in turn, one commit, then an ack for each.
+A message whose handler fails is taken out of its batch and handled alone, so every retry and
+dead-letter decision below is still made for one message.
+
 Failure routing lives here and nowhere else: poison goes to `Q.dlq` at once; a transient failure
 gets a few short in-process retries, then delayed retries through the delay levels, then `Q.dlq`.
 Every copy (retry or dead letter) is confirmed by the broker before the original is acked.
@@ -9,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -38,6 +44,7 @@ from outbox.tables import InboxMessage, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime import metrics, tracing
 from workers.runtime.backoff import retry_delay
+from workers.runtime.batch import Batches
 from workers.runtime.delay import Scheduler
 from workers.runtime.errors import PermanentError
 from workers.runtime.failures import (
@@ -49,6 +56,23 @@ from workers.runtime.failures import (
 )
 
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+Delivery = tuple[AbstractIncomingMessage, Envelope[Any]]
+Result = tuple[str, float]  # the outcome and the seconds it took
+
+
+class _HandlerFailed(Exception):
+    """The handler of the `index`-th message of a batch raised `error`."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
+async def _outcome(result: Awaitable[Result]) -> Result | Exception:
+    try:
+        return await result
+    except Exception as exc:
+        return exc
 
 
 def _context(envelope: Envelope[Any]) -> dict[str, str]:
@@ -98,6 +122,8 @@ class Consumer:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._amqp_queue: AbstractQueue | None = None
         self._tag: str | None = None
+        batch_size = min(settings.handler_batch_size, settings.prefetch)
+        self._batches: Batches[Delivery, Result] = Batches(self._run_batch, batch_size)
 
     async def start(self, channel: AbstractChannel) -> None:
         """Start consuming with an explicit prefetch (it is the concurrency limit)."""
@@ -138,27 +164,92 @@ class Consumer:
         type_name = incoming.type or "<none>"
         try:
             envelope = self._decode(incoming)
-            span_name = f"{self.queue} process {envelope.message.NAME}"
-            with self._spans.span(span_name, envelope.traceparent) as own:
-                envelope = replace(envelope, traceparent=own)  # what this hop sends continues it
-                with logger.contextualize(**_context(envelope)):
-                    outcome, elapsed = await self._settle(incoming, envelope)
-            metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(elapsed)
+            outcome, elapsed = await self._batches.submit((incoming, envelope))
         except Exception as exc:
             outcome = await self._route_failure(incoming, exc)
+        else:
+            crashpoint("worker-after-commit")
+            await incoming.ack()  # if the channel is gone, the redelivery meets the inbox
+            metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(elapsed)
+            with logger.contextualize(**_context(envelope)):
+                logger.debug("{} {} in {:.1f} ms", outcome, incoming.type, elapsed * 1000)
         metrics.HANDLED.labels(self.queue, type_name, outcome).inc()
 
-    async def _settle(
-        self, incoming: AbstractIncomingMessage, envelope: Envelope[Any]
-    ) -> tuple[str, float]:
-        """Process (with immediate retries), then ack; the outcome and the time it took."""
+    async def _run_batch(self, deliveries: list[Delivery]) -> list[Result | Exception]:
+        """Handle deliveries in one transaction; on a failure, isolate the message that failed.
+
+        The messages before the failing one are tried again together, the failing one alone (its
+        try in the batch counts as its first attempt), the ones after it together. A failure no
+        message can be blamed for (the inbox claim, the commit) sends each through on its own.
+        """
+        if len(deliveries) <= 1:
+            return [await _outcome(self._alone(*delivery)) for delivery in deliveries]
+        metrics.BATCH_SIZE.labels(self.queue).observe(len(deliveries))
         started = time.perf_counter()
-        outcome = await self._process_with_immediate_retries(envelope)
+        try:
+            await self._process_together(deliveries)
+        except _HandlerFailed as failed:
+            index = failed.index
+            before = await self._run_batch(deliveries[:index])
+            alone = await _outcome(self._alone(*deliveries[index], failed=failed.error))
+            return [*before, alone, *await self._run_batch(deliveries[index + 1 :])]
+        except Exception as exc:
+            logger.warning("a batch of {} failed ({!r}); handling each alone", len(deliveries), exc)
+            return [await _outcome(self._alone(*delivery)) for delivery in deliveries]
         elapsed = time.perf_counter() - started
-        crashpoint("worker-after-commit")
-        await incoming.ack()
-        logger.debug("{} {} in {:.1f} ms", outcome, incoming.type, elapsed * 1000)
-        return outcome, elapsed
+        return [("handled", elapsed)] * len(deliveries)
+
+    async def _process_together(self, deliveries: list[Delivery]) -> None:
+        async with UnitOfWork(
+            self._sessions, registry=self._registry, on_commit=self._on_commit
+        ) as uow:
+            claims = [
+                {
+                    "consumer": self.queue,
+                    "message_id": envelope.message_id,
+                    "processed_at": utcnow(),
+                }
+                for _, envelope in deliveries
+            ]
+            await uow.session.exec(insert(InboxMessage).values(claims))  # a duplicate fails it
+            for index, (incoming, envelope) in enumerate(deliveries):
+                with self._scope(incoming, envelope) as traced:
+                    try:
+                        await self._handlers[traced.message.NAME](traced, uow)
+                        await uow.session.flush()  # so that a failing write blames its message
+                    except Exception as exc:
+                        raise _HandlerFailed(index, exc) from exc
+            crashpoint("worker-before-commit")
+            await uow.commit()
+
+    async def _alone(
+        self,
+        incoming: AbstractIncomingMessage,
+        envelope: Envelope[Any],
+        failed: Exception | None = None,
+    ) -> Result:
+        started = time.perf_counter()
+        with self._scope(incoming, envelope) as traced:
+            outcome = await self._process_with_immediate_retries(traced, failed)
+        return outcome, time.perf_counter() - started
+
+    @contextmanager
+    def _scope(
+        self, incoming: AbstractIncomingMessage, envelope: Envelope[Any]
+    ) -> Iterator[Envelope[Any]]:
+        """The message's span and log context; yields it as this hop sends it on."""
+        with self._spans.span(
+            f"{self.queue} process {envelope.message.NAME}", envelope.traceparent
+        ) as own:
+            traced = replace(envelope, traceparent=own)  # what this hop sends continues it
+            with logger.contextualize(
+                message_id=incoming.message_id,
+                correlation_id=incoming.correlation_id,
+                message_type=incoming.type,
+                queue=self.queue,
+                **_context(traced),
+            ):
+                yield traced
 
     def _decode(self, incoming: AbstractIncomingMessage) -> Envelope[Any]:
         envelope = self._registry.decode(
@@ -173,7 +264,11 @@ class Consumer:
             raise NoHandler(f"queue {self.queue} has no handler for {envelope.message.NAME}")
         return envelope
 
-    async def _process_with_immediate_retries(self, envelope: Envelope[Any]) -> str:
+    async def _process_with_immediate_retries(
+        self, envelope: Envelope[Any], failed: Exception | None = None
+    ) -> str:
+        """Process, retrying a transient failure a few times; `failed` is a first attempt made."""
+
         def count(_: RetryCallState) -> None:
             metrics.RETRIES.labels(self.queue, "immediate").inc()
 
@@ -186,6 +281,9 @@ class Consumer:
         )
         async for attempt in retrying:
             with attempt:
+                if (first := failed) is not None:
+                    failed = None
+                    raise first
                 return await self._process(envelope)
         raise AssertionError("unreachable: tenacity reraises the last error")
 

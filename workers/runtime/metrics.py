@@ -30,3 +30,9 @@ HANDLER_SECONDS = Histogram(
     ["queue", "type"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+BATCH_SIZE = Histogram(
+    "warren_handler_batch_size",
+    "Messages handled together in one transaction (batches of two or more).",
+    ["queue"],
+    buckets=(2, 4, 8, 16, 32, 64, 128),
+)
