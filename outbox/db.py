@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from outbox import sqlite
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
@@ -20,10 +22,13 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> AsyncEngine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE.
+def create_engine(
+    url: str, *, pool_size: int = 10, read_only: bool = False, busy_timeout_s: float = 30.0
+) -> AsyncEngine:
+    """An engine for `url`; SQLite gets WAL, BEGIN IMMEDIATE and the inline driver.
 
     `read_only` engines on SQLite skip BEGIN IMMEDIATE: their snapshot reads take no write lock.
+    `busy_timeout_s` is how long a SQLite writer waits for the write lock before it gives up.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -32,7 +37,8 @@ def create_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> 
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    inline = parsed.set(drivername=f"sqlite+{sqlite.DRIVER}")  # no thread hop per statement
+    engine = create_async_engine(inline, connect_args={"busy_timeout_s": busy_timeout_s})
     _make_sqlite_transactional(engine, immediate=not read_only)
     return engine
 
@@ -44,7 +50,7 @@ def _make_sqlite_transactional(engine: AsyncEngine, *, immediate: bool) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL"):
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -1,0 +1,117 @@
+"""SQLite inline on the event loop: writers wait for the lock without ever blocking the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from outbox.db import create_engine
+
+HOLD_S = 0.6
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)"))
+    yield engine
+    await engine.dispose()
+
+
+class Ticker:
+    """Counts event-loop turns: a blocked loop shows as a gap between ticks."""
+
+    def __init__(self) -> None:
+        self.longest_gap = 0.0
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.monotonic()
+            self.longest_gap, last = max(self.longest_gap, now - last), now
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+async def _rows(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return [row[0] for row in await conn.execute(text("SELECT who FROM t ORDER BY id"))]
+
+
+async def test_writers_in_one_process_queue_for_the_lock_and_the_loop_keeps_running(
+    engine: AsyncEngine,
+) -> None:
+    ticker, holding = Ticker(), asyncio.Event()
+
+    async def first() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t (who) VALUES ('first')"))
+            holding.set()
+            await asyncio.sleep(HOLD_S)  # a transaction that awaits something else meanwhile
+
+    async def second() -> None:
+        await holding.wait()
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t (who) VALUES ('second')"))
+
+    started = time.monotonic()
+    await asyncio.gather(first(), second())
+    ticker.stop()
+    assert time.monotonic() - started >= HOLD_S
+    assert await _rows(engine) == ["first", "second"]
+    assert ticker.longest_gap < 0.2, ticker.longest_gap
+
+
+async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    holder = await asyncio.to_thread(
+        subprocess.Popen,
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(tmp_path / 'inline.db')!r}, isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE'); c.execute(\"INSERT INTO t (who) VALUES ('other')\")\n"
+            f"print('holding', flush=True); time.sleep({HOLD_S}); c.execute('COMMIT')\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert await asyncio.to_thread(holder.stdout.readline) == "holding\n"
+    ticker = Ticker()
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (who) VALUES ('mine')"))
+    ticker.stop()
+    assert await asyncio.to_thread(holder.wait) == 0
+    assert await _rows(engine) == ["other", "mine"]
+    assert ticker.longest_gap < 0.2, ticker.longest_gap
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'short.db'}"
+    engine = create_engine(url, busy_timeout_s=0.2)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        async with engine.begin() as holder:
+            await holder.execute(text("INSERT INTO t DEFAULT VALUES"))
+            with pytest.raises(OperationalError, match="database is locked"):
+                async with engine.begin() as conn:
+                    await conn.execute(text("INSERT INTO t DEFAULT VALUES"))
+    finally:
+        await engine.dispose()
