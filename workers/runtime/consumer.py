@@ -55,6 +55,7 @@ from workers.runtime.failures import (
     retry_attempt,
 )
 
+INBOX_TABLE = InboxMessage.__table__  # type: ignore[attr-defined]  # Core: compiled once
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 Delivery = tuple[AbstractIncomingMessage, Envelope[Any]]
 Result = tuple[str, float]  # the outcome and the seconds it took
@@ -211,7 +212,7 @@ class Consumer:
                 }
                 for _, envelope in deliveries
             ]
-            await uow.session.exec(insert(InboxMessage).values(claims))  # a duplicate fails it
+            await uow.session.exec(insert(INBOX_TABLE), params=claims)  # a duplicate fails it
             for index, (incoming, envelope) in enumerate(deliveries):
                 with self._scope(incoming, envelope) as traced:
                     try:
