@@ -11,10 +11,11 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.base import Address, OrderLine
@@ -23,8 +24,8 @@ from contracts.orders import CancelOrder, OrderStatus, PaymentMethod, PlaceOrder
 from gateway.notifier import Notifier
 from gateway.problems import ProblemError
 from gateway.schemas import HistoryOut, LineOut, OrderOut, PlaceOrderRequest, TotalOut
-from gateway.tables import IdempotencyRecord, OrderView, OrderViewHistory
-from outbox.db import SessionFactory
+from gateway.tables import HISTORY, KEYS, VIEWS
+from outbox.db import SessionFactory, rows
 from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime import tracing
@@ -70,9 +71,7 @@ class OrderDesk:
     ) -> tuple[OrderOut, bool]:
         fingerprint = request_hash(body)
         async with self._uow() as uow:
-            if key is not None and (
-                seen := await uow.session.get(IdempotencyRecord, (client, key))
-            ):
+            if key is not None and (seen := await _key(uow.session, client, key)):
                 if seen.request_hash != fingerprint:
                     raise ProblemError(
                         422,
@@ -81,30 +80,41 @@ class OrderDesk:
                     )
                 return await _show(uow.session, client, seen.order_id), False
             order_id, now = uuid.uuid4(), utcnow()
-            view = OrderView(
-                order_id=str(order_id),
-                client=client,
-                customer_id=body.customer_id,
-                status=OrderStatus.PENDING,
-                items=[line.model_dump() for line in body.items],
-                currency=body.currency or "EUR",
-                created_at=now,
-                updated_at=now,
-            )
-            accepted = OrderViewHistory(
-                order_id=view.order_id, sequence=0, status=view.status, reason="accepted", at=now
-            )
-            uow.session.add_all([view, accepted])
+            view = {
+                "order_id": str(order_id),
+                "client": client,
+                "customer_id": body.customer_id,
+                "status": OrderStatus.PENDING.value,
+                "reason": None,
+                "sequence": 0,
+                "items": [line.model_dump() for line in body.items],
+                "total_cents": None,
+                "currency": body.currency or "EUR",
+                "created_at": now,
+                "updated_at": now,
+            }
+            accepted = {
+                "order_id": view["order_id"],
+                "sequence": 0,
+                "status": view["status"],
+                "reason": "accepted",
+                "at": now,
+            }
+            await uow.session.exec(insert(VIEWS).values(view))
+            await uow.session.exec(insert(HISTORY).values(accepted))
             if key is not None:
-                uow.session.add(
-                    IdempotencyRecord(
-                        client=client, key=key, request_hash=fingerprint, order_id=view.order_id
-                    )
-                )
+                record = {
+                    "client": client,
+                    "key": key,
+                    "request_hash": fingerprint,
+                    "order_id": view["order_id"],
+                    "created_at": now,
+                }
+                await uow.session.exec(insert(KEYS).values(record))
             with self._spans.span("POST /orders", traceparent, order_id=str(order_id)) as span:
                 command = _command(order_id, body)
                 uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
-            shown = _order_out(view, [accepted])  # what was just written, without reading it back
+            shown = _order_out(SimpleNamespace(**view), [SimpleNamespace(**accepted)])
             await uow.commit()
         return shown, True
 
@@ -141,16 +151,23 @@ class OrderDesk:
         return order
 
 
+async def _key(session: AsyncSession, client: str, key: str) -> Any:
+    query = select(KEYS.c.request_hash, KEYS.c.order_id).where(
+        KEYS.c.client == client, KEYS.c.key == key
+    )
+    return (await rows(session, query)).first()
+
+
 async def _show(session: AsyncSession, client: str, order_id: str) -> OrderOut:
-    view = await session.get(OrderView, order_id)
+    view = (await rows(session, select(VIEWS).where(VIEWS.c.order_id == order_id))).first()
     if view is None or view.client != client:
         raise NOT_FOUND
-    query = select(OrderViewHistory).where(col(OrderViewHistory.order_id) == order_id)
-    history = (await session.exec(query.order_by(col(OrderViewHistory.sequence)))).all()
-    return _order_out(view, history)
+    query = select(HISTORY).where(HISTORY.c.order_id == order_id).order_by(HISTORY.c.sequence)
+    return _order_out(view, (await rows(session, query)).all())
 
 
-def _order_out(view: OrderView, history: Any) -> OrderOut:
+def _order_out(view: Any, history: Any) -> OrderOut:
+    """The API's view of an order from its row (or anything with the same attributes)."""
     return OrderOut(
         order_id=view.order_id,
         status=OrderStatus(view.status),

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from loguru import logger
-from sqlmodel import col, select
+from sqlalchemy import insert, select, update
 
 from contracts.envelope import Envelope
 from contracts.orders import OrderStatus, OrderStatusChanged
 from gateway.notifier import Notifier
-from gateway.tables import OrderView, OrderViewHistory
+from gateway.tables import HISTORY, VIEWS
+from outbox.db import rows
 from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime.consumer import Handler
@@ -21,8 +22,9 @@ def status_changed_handler(notifier: Notifier) -> Handler:
 
     async def order_status_changed(envelope: Envelope[Any], uow: UnitOfWork) -> None:
         event: OrderStatusChanged = envelope.message
-        query = select(OrderView).where(col(OrderView.order_id) == str(event.order_id))
-        view = (await uow.session.exec(query.with_for_update())).first()
+        order_id = str(event.order_id)
+        query = select(VIEWS.c.status, VIEWS.c.sequence).where(VIEWS.c.order_id == order_id)
+        view = (await rows(uow.session, query.with_for_update())).first()
         if view is None or event.sequence <= view.sequence:
             logger.debug(
                 "status {} #{} of {} not newer; ignored",
@@ -32,19 +34,19 @@ def status_changed_handler(notifier: Notifier) -> Handler:
             )
             return
         if event.status != view.status:
-            uow.session.add(
-                OrderViewHistory(
-                    order_id=view.order_id,
-                    sequence=event.sequence,
-                    status=event.status,
-                    reason=event.reason,
-                )
-            )
-        view.status, view.reason, view.sequence = event.status, event.reason, event.sequence
-        view.total_cents = event.total_cents if event.total_cents is not None else view.total_cents
-        view.updated_at = utcnow()
-        uow.session.add(view)
+            step = {"status": event.status, "reason": event.reason, "at": utcnow()}
+            history = {"order_id": order_id, "sequence": event.sequence, **step}
+            await uow.session.exec(insert(HISTORY).values(history))
+        changes: dict[str, Any] = {
+            "status": event.status,
+            "reason": event.reason,
+            "sequence": event.sequence,
+            "updated_at": utcnow(),
+        }
+        if event.total_cents is not None:
+            changes["total_cents"] = event.total_cents
+        await uow.session.exec(update(VIEWS).where(VIEWS.c.order_id == order_id).values(changes))
         status = OrderStatus(event.status)
-        uow.after_commit(lambda: notifier.changed(view.order_id, status))
+        uow.after_commit(lambda: notifier.changed(order_id, status))
 
     return order_status_changed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Table
 from sqlmodel import Field, SQLModel
 
 from outbox.tables import UtcDateTime, utcnow
@@ -58,3 +58,9 @@ class IdempotencyRecord(SQLModel, table=True):
 
 
 TABLES = (OrderView, OrderViewHistory, IdempotencyRecord)
+
+# The Core tables: the hot paths (POST, GET, the projection) use plain statements, compiled once,
+# without the ORM's identity map and flush.
+VIEWS: Table = OrderView.__table__  # type: ignore[attr-defined]
+HISTORY: Table = OrderViewHistory.__table__  # type: ignore[attr-defined]
+KEYS: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
