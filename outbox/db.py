@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Result, Select, Table, event
+from sqlalchemy import Executable, Result, Table, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -17,7 +17,7 @@ from outbox import sqlite
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-async def rows(session: AsyncSession, statement: Select[Any]) -> Result[Any]:
+async def rows(session: AsyncSession, statement: Executable) -> Result[*tuple[Any, ...]]:
     """The rows of a Core SELECT, in the session's transaction.
 
     sqlmodel's `exec` runs any statement, but is typed only for its own selects.

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import func, or_, update
+from sqlalchemy import Row, Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import Settings
@@ -27,6 +27,7 @@ from contracts.topology import delay_target
 from outbox.amqp import ConfirmedPublisher, amqp_message, connection_name
 from outbox.crashpoints import crashpoint
 from outbox.db import is_sqlite, session_factory
+from outbox.db import rows as fetch
 from outbox.metrics import (
     OUTBOX_OLDEST_AGE,
     OUTBOX_PENDING,
@@ -35,7 +36,7 @@ from outbox.metrics import (
     OUTBOX_PUBLISHED,
 )
 from outbox.retention import RetentionJob
-from outbox.tables import OutboxMessage, RelayLease, utcnow
+from outbox.tables import OUTBOX, OutboxMessage, RelayLease, utcnow
 
 LEASE_NAME = "relay"
 
@@ -116,18 +117,18 @@ class Relay:
             return await self._relay_with_lease()
         return await self._relay_skip_locked()
 
-    def _due(self) -> Any:
+    def _due(self) -> Select[*tuple[Any, ...]]:
         return (
-            select(OutboxMessage)
-            .where(col(OutboxMessage.published_at).is_(None))
-            .where(col(OutboxMessage.available_at) <= utcnow())
-            .order_by(col(OutboxMessage.created_at))
+            select(OUTBOX)
+            .where(OUTBOX.c.published_at.is_(None), OUTBOX.c.available_at <= utcnow())
+            .order_by(OUTBOX.c.created_at)
             .limit(self._settings.relay_batch_size)
         )
 
     async def _relay_skip_locked(self) -> int:
         async with self._sessions() as session, session.begin():
-            rows = list((await session.exec(self._due().with_for_update(skip_locked=True))).all())
+            due = self._due().with_for_update(skip_locked=True)
+            rows = list((await fetch(session, due)).all())
             if not rows:
                 return 0
             outcomes = await self._publish_all(rows)
@@ -139,7 +140,7 @@ class Relay:
         if not await self._hold_lease():
             return 0
         async with self._sessions() as session:
-            rows = list((await session.exec(self._due())).all())
+            rows = list((await fetch(session, self._due())).all())
             await session.commit()
         if not rows:
             return 0
@@ -179,13 +180,15 @@ class Relay:
         self._lease_until = until.timestamp()
         return True
 
-    async def _publish_all(self, rows: Sequence[OutboxMessage]) -> list[BaseException | None]:
+    async def _publish_all(
+        self, rows: Sequence[Row[*tuple[Any, ...]]]
+    ) -> list[BaseException | None]:
         results = await asyncio.gather(
             *(self._publish(row) for row in rows), return_exceptions=True
         )
         return [r if isinstance(r, BaseException) else None for r in results]
 
-    async def _publish(self, row: OutboxMessage) -> None:
+    async def _publish(self, row: Row[*tuple[Any, ...]]) -> None:
         exchange, routing_key = row.exchange, row.routing_key
         if row.deliver_at is not None:
             remaining_ms = int((row.deliver_at - utcnow()).total_seconds() * 1000)
@@ -222,10 +225,11 @@ class Relay:
         """Refresh the pending-rows and oldest-age gauges; returns them."""
         async with self._sessions() as session:
             count, oldest = (
-                await session.exec(
-                    select(func.count(), func.min(OutboxMessage.created_at)).where(
-                        col(OutboxMessage.published_at).is_(None)
-                    )
+                await fetch(
+                    session,
+                    select(func.count(), func.min(OUTBOX.c.created_at)).where(
+                        OUTBOX.c.published_at.is_(None)
+                    ),
                 )
             ).one()
             await session.commit()
@@ -236,7 +240,9 @@ class Relay:
 
 
 async def _record(
-    session: AsyncSession, rows: Sequence[OutboxMessage], outcomes: Sequence[BaseException | None]
+    session: AsyncSession,
+    rows: Sequence[Row[*tuple[Any, ...]]],
+    outcomes: Sequence[BaseException | None],
 ) -> None:
     """Mark the confirmed rows published in one statement; reschedule the others one by one."""
     published = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
@@ -255,7 +261,7 @@ async def _record(
             )
 
 
-def _retry(row: OutboxMessage, outcome: BaseException) -> dict[str, Any]:
+def _retry(row: Row[*tuple[Any, ...]], outcome: BaseException) -> dict[str, Any]:
     """When and how a row that was not published is tried again."""
     if isinstance(outcome, NotDueYet):
         return {"available_at": outcome.publish_at}

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, LargeBinary, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    LargeBinary,
+    Table,
+    TypeDecorator,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -78,3 +87,8 @@ class RelayLease(SQLModel, table=True):
 
 
 MESSAGING_TABLES = (OutboxMessage, InboxMessage, RelayLease)
+
+
+# The Core tables, for the hot paths: plain statements, compiled once, rows instead of instances.
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+INBOX: Table = InboxMessage.__table__  # type: ignore[attr-defined]

@@ -14,9 +14,7 @@ from contracts.envelope import Envelope, WireMessage
 from contracts.registry import Registry, default_registry
 from contracts.topology import exchange_for, routing_key_for
 from outbox.db import SessionFactory
-from outbox.tables import OutboxMessage, utcnow
-
-OUTBOX_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
+from outbox.tables import OUTBOX, utcnow
 
 
 class UnitOfWork:
@@ -88,7 +86,7 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Commit the state change and its messages, then wake the relay."""
         if self._rows:  # one Core executemany: no ORM flush, and its statement is compiled once
-            await self.session.exec(insert(OUTBOX_TABLE), params=self._rows)
+            await self.session.exec(insert(OUTBOX), params=self._rows)
         await self.session.commit()
         self._committed = True
         if self._rows and self._on_commit is not None:
