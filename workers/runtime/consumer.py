@@ -40,7 +40,7 @@ from contracts.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
 from outbox.amqp import ConfirmedPublisher, connection_name, persistent_copy
 from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
-from outbox.tables import InboxMessage, utcnow
+from outbox.tables import INBOX, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime import metrics, tracing
 from workers.runtime.backoff import retry_delay
@@ -55,7 +55,6 @@ from workers.runtime.failures import (
     retry_attempt,
 )
 
-INBOX_TABLE = InboxMessage.__table__  # type: ignore[attr-defined]  # Core: compiled once
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 Delivery = tuple[AbstractIncomingMessage, Envelope[Any]]
 Result = tuple[str, float]  # the outcome and the seconds it took
@@ -212,7 +211,7 @@ class Consumer:
                 }
                 for _, envelope in deliveries
             ]
-            await uow.session.exec(insert(INBOX_TABLE), params=claims)  # a duplicate fails it
+            await uow.session.exec(insert(INBOX), params=claims)  # a duplicate fails it
             for index, (incoming, envelope) in enumerate(deliveries):
                 with self._scope(incoming, envelope) as traced:
                     try:
@@ -231,6 +230,11 @@ class Consumer:
     ) -> Result:
         started = time.perf_counter()
         with self._scope(incoming, envelope) as traced:
+            if failed is None:
+                try:  # the usual case, without the retry machinery
+                    return await self._process(traced), time.perf_counter() - started
+                except Exception as exc:
+                    failed = exc
             outcome = await self._process_with_immediate_retries(traced, failed)
         return outcome, time.perf_counter() - started
 
@@ -292,7 +296,7 @@ class Consumer:
         async with UnitOfWork(
             self._sessions, registry=self._registry, on_commit=self._on_commit
         ) as uow:
-            claim = insert(InboxMessage).values(
+            claim = insert(INBOX).values(
                 consumer=self.queue, message_id=envelope.message_id, processed_at=utcnow()
             )
             try:
