@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -100,8 +100,8 @@ class OrderDesk:
                 "reason": "accepted",
                 "at": now,
             }
-            await uow.session.exec(insert(VIEWS).values(view))
-            await uow.session.exec(insert(HISTORY).values(accepted))
+            await uow.session.exec(_ADD_VIEW, params=view)
+            await uow.session.exec(_ADD_HISTORY, params=accepted)
             if key is not None:
                 record = {
                     "client": client,
@@ -110,7 +110,7 @@ class OrderDesk:
                     "order_id": view["order_id"],
                     "created_at": now,
                 }
-                await uow.session.exec(insert(KEYS).values(record))
+                await uow.session.exec(_ADD_KEY, params=record)
             with self._spans.span("POST /orders", traceparent, order_id=str(order_id)) as span:
                 command = _command(order_id, body)
                 uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
@@ -151,19 +151,26 @@ class OrderDesk:
         return order
 
 
+# Built once, run with parameters (see outbox.db.rows).
+_KEY = select(KEYS.c.request_hash, KEYS.c.order_id).where(
+    KEYS.c.client == bindparam("client"), KEYS.c.key == bindparam("key")
+)
+_VIEW = select(VIEWS).where(VIEWS.c.order_id == bindparam("order_id"))
+_HISTORY = (
+    select(HISTORY).where(HISTORY.c.order_id == bindparam("order_id")).order_by(HISTORY.c.sequence)
+)
+_ADD_VIEW, _ADD_HISTORY, _ADD_KEY = insert(VIEWS), insert(HISTORY), insert(KEYS)
+
+
 async def _key(session: AsyncSession, client: str, key: str) -> Any:
-    query = select(KEYS.c.request_hash, KEYS.c.order_id).where(
-        KEYS.c.client == client, KEYS.c.key == key
-    )
-    return (await rows(session, query)).first()
+    return (await rows(session, _KEY, {"client": client, "key": key})).first()
 
 
 async def _show(session: AsyncSession, client: str, order_id: str) -> OrderOut:
-    view = (await rows(session, select(VIEWS).where(VIEWS.c.order_id == order_id))).first()
+    view = (await rows(session, _VIEW, {"order_id": order_id})).first()
     if view is None or view.client != client:
         raise NOT_FOUND
-    query = select(HISTORY).where(HISTORY.c.order_id == order_id).order_by(HISTORY.c.sequence)
-    return _order_out(view, (await rows(session, query)).all())
+    return _order_out(view, (await rows(session, _HISTORY, {"order_id": order_id})).all())
 
 
 def _order_out(view: Any, history: Any) -> OrderOut:

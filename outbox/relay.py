@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import Row, Select, func, or_, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
@@ -36,9 +36,23 @@ from outbox.metrics import (
     OUTBOX_PUBLISHED,
 )
 from outbox.retention import RetentionJob
-from outbox.tables import OUTBOX, OutboxMessage, RelayLease, utcnow
+from outbox.tables import OUTBOX, OutboxMessage, RelayLease, UtcDateTime, utcnow
 
 LEASE_NAME = "relay"
+
+# Built once, run with parameters (see outbox.db.rows).
+_DUE = (
+    select(OUTBOX)
+    .where(OUTBOX.c.published_at.is_(None), OUTBOX.c.available_at <= bindparam("now"))
+    .order_by(OUTBOX.c.created_at)
+    .limit(bindparam("limit"))
+)
+_DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)
+_MARK = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("at", type_=UtcDateTime()))
+)
 
 
 def publish_backoff(attempts: int, *, cap: float = 60.0) -> float:
@@ -117,18 +131,12 @@ class Relay:
             return await self._relay_with_lease()
         return await self._relay_skip_locked()
 
-    def _due(self) -> Select[*tuple[Any, ...]]:
-        return (
-            select(OUTBOX)
-            .where(OUTBOX.c.published_at.is_(None), OUTBOX.c.available_at <= utcnow())
-            .order_by(OUTBOX.c.created_at)
-            .limit(self._settings.relay_batch_size)
-        )
+    def _due(self) -> dict[str, Any]:
+        return {"now": utcnow(), "limit": self._settings.relay_batch_size}
 
     async def _relay_skip_locked(self) -> int:
         async with self._sessions() as session, session.begin():
-            due = self._due().with_for_update(skip_locked=True)
-            rows = list((await fetch(session, due)).all())
+            rows = list((await fetch(session, _DUE_SKIP_LOCKED, self._due())).all())
             if not rows:
                 return 0
             outcomes = await self._publish_all(rows)
@@ -140,7 +148,7 @@ class Relay:
         if not await self._hold_lease():
             return 0
         async with self._sessions() as session:
-            rows = list((await fetch(session, self._due())).all())
+            rows = list((await fetch(session, _DUE, self._due())).all())
             await session.commit()
         if not rows:
             return 0
@@ -247,11 +255,7 @@ async def _record(
     """Mark the confirmed rows published in one statement; reschedule the others one by one."""
     published = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
     if published:
-        await session.exec(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(published))
-            .values(published_at=utcnow())
-        )
+        await session.exec(_MARK, params={"ids": published, "at": utcnow()})
     for row, outcome in zip(rows, outcomes, strict=True):
         if outcome is not None:
             await session.exec(

@@ -16,6 +16,8 @@ from contracts.topology import exchange_for, routing_key_for
 from outbox.db import SessionFactory
 from outbox.tables import OUTBOX, utcnow
 
+_ADD_ROWS = insert(OUTBOX)
+
 
 class UnitOfWork:
     """One transaction; `publish` and `send_later` add outbox rows to it."""
@@ -86,7 +88,7 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Commit the state change and its messages, then wake the relay."""
         if self._rows:  # one Core executemany: no ORM flush, and its statement is compiled once
-            await self.session.exec(insert(OUTBOX), params=self._rows)
+            await self.session.exec(_ADD_ROWS, params=self._rows)
         await self.session.commit()
         self._committed = True
         if self._rows and self._on_commit is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from loguru import logger
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from contracts.envelope import Envelope
@@ -37,9 +38,15 @@ SAGA_QUEUE = subscription("orders").queue
 Env = Envelope[Any]
 
 
+_ORDER = (  # built once: the statement and its cache key cost more than SQLite's work
+    select(CustomerOrder)
+    .where(col(CustomerOrder.order_id) == bindparam("order_id"))
+    .with_for_update()
+)
+
+
 async def _load(uow: UnitOfWork, order_id: UUID) -> CustomerOrder | None:
-    query = select(CustomerOrder).where(col(CustomerOrder.order_id) == str(order_id))
-    return (await uow.session.exec(query.with_for_update())).first()
+    return (await uow.session.exec(_ORDER, params={"order_id": str(order_id)})).first()
 
 
 async def _waiting(uow: UnitOfWork, envelope: Env, status: OrderStatus) -> CustomerOrder | None:

@@ -55,6 +55,7 @@ from workers.runtime.failures import (
     retry_attempt,
 )
 
+_CLAIM = insert(INBOX)  # built once: the inbox claim of one message or of a batch
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 Delivery = tuple[AbstractIncomingMessage, Envelope[Any]]
 Result = tuple[str, float]  # the outcome and the seconds it took
@@ -211,7 +212,7 @@ class Consumer:
                 }
                 for _, envelope in deliveries
             ]
-            await uow.session.exec(insert(INBOX), params=claims)  # a duplicate fails it
+            await uow.session.exec(_CLAIM, params=claims)  # a duplicate fails it
             for index, (incoming, envelope) in enumerate(deliveries):
                 with self._scope(incoming, envelope) as traced:
                     try:
@@ -296,11 +297,13 @@ class Consumer:
         async with UnitOfWork(
             self._sessions, registry=self._registry, on_commit=self._on_commit
         ) as uow:
-            claim = insert(INBOX).values(
-                consumer=self.queue, message_id=envelope.message_id, processed_at=utcnow()
-            )
+            claim = {
+                "consumer": self.queue,
+                "message_id": envelope.message_id,
+                "processed_at": utcnow(),
+            }
             try:
-                await uow.session.exec(claim)
+                await uow.session.exec(_CLAIM, params=claim)
             except IntegrityError:
                 metrics.DUPLICATES.labels(self.queue).inc()
                 logger.info("duplicate {} absorbed", envelope.message_id)
