@@ -26,6 +26,7 @@ from contracts.orders import (
 from contracts.payments import CapturePayment, PaymentCaptured, PaymentDeclined, RefundPayment
 from contracts.shipping import ArrangeShipment, CancelShipment, ShipmentArranged
 from outbox.db import SessionFactory, create_engine, create_tables, session_factory
+from outbox.tables import utcnow
 from tests.contracts.samples import sample
 from tests.support.fakes import RecordingUnitOfWork
 from workers.orders.bootstrap import bootstrap
@@ -61,6 +62,15 @@ class Saga:
             query = select(OrderHistory).where(col(OrderHistory.order_id) == str(self.order_id))
             rows = (await session.exec(query.order_by(col(OrderHistory.sequence)))).all()
             return [row.status for row in rows]
+
+    async def age(self, seconds: float) -> None:
+        """Pretend the order's current step started `seconds` ago."""
+        async with self.sessions() as session:
+            order = await session.get(CustomerOrder, str(self.order_id))
+            assert order is not None
+            order.updated_at = utcnow() - timedelta(seconds=seconds)
+            session.add(order)
+            await session.commit()
 
     def lines(self) -> list[PricedLine]:
         return [PricedLine(sku="MUG-7", quantity=2, unit_price_cents=1250)]
@@ -115,6 +125,7 @@ async def test_the_happy_path_ends_confirmed_with_every_status_in_sequence(saga:
     await saga.place()
     reserved = await saga.send(StockReserved(order_id=saga.order_id, lines=saga.lines()))
     assert kinds(reserved) == [OrderStatusChanged, CapturePayment]
+    assert reserved.scheduled == []  # the reserve timer covers payment (7 s >= 5 s) too
     assert reserved.published[1].message.amount_cents == 2500
     paid = await saga.send(
         PaymentCaptured(
@@ -122,6 +133,7 @@ async def test_the_happy_path_ends_confirmed_with_every_status_in_sequence(saga:
         )
     )
     assert kinds(paid) == [OrderStatusChanged, ArrangeShipment]
+    assert paid.scheduled == []
     shipped = await saga.send(
         ShipmentArranged(order_id=saga.order_id, carrier="DHL", tracking_number="T1")
     )
@@ -162,8 +174,9 @@ async def test_a_payment_timeout_cancels_and_compensates_and_a_late_capture_chan
 ) -> None:
     await saga.place()
     await saga.send(StockReserved(order_id=saga.order_id, lines=saga.lines()))
-    timer = StepTimedOut(order_id=saga.order_id, step=SagaStep.CAPTURE_PAYMENT, sequence=2)
-    timed_out = await saga.send(timer)
+    await saga.age(7.5)
+    timer = StepTimedOut(order_id=saga.order_id, step=SagaStep.RESERVE_STOCK, sequence=1)
+    timed_out = await saga.send(timer)  # armed for the reserve step; payment is what timed out
     order = await saga.order()
     assert order.status == OrderStatus.CANCELLED
     assert order.reason == "timeout: capture_payment got no answer within 7s"
@@ -178,14 +191,56 @@ async def test_a_payment_timeout_cancels_and_compensates_and_a_late_capture_chan
     assert (await saga.order()).sequence == order.sequence
 
 
-async def test_a_timer_for_a_step_that_already_answered_is_ignored(saga: Saga) -> None:
+async def test_a_timer_whose_step_answered_re_arms_for_what_is_left_of_the_current_step(
+    saga: Saga,
+) -> None:
     await saga.place()
     await saga.send(StockReserved(order_id=saga.order_id, lines=saga.lines()))
-    stale = await saga.send(
+    await saga.age(2)
+    fired = await saga.send(
         StepTimedOut(order_id=saga.order_id, step=SagaStep.RESERVE_STOCK, sequence=1)
     )
-    assert stale.published == []
+    assert fired.published == []
     assert (await saga.order()).status == OrderStatus.STOCK_RESERVED
+    [(timer, queue, delay)] = fired.scheduled
+    assert timer.message == StepTimedOut(
+        order_id=saga.order_id, step=SagaStep.CAPTURE_PAYMENT, sequence=2
+    )
+    assert queue == "orders.saga"
+    assert timedelta(seconds=4) < delay <= timedelta(seconds=5)
+
+
+async def test_a_timer_for_a_finished_order_changes_nothing(saga: Saga) -> None:
+    await saga.to_paid()
+    await saga.send(ShipmentArranged(order_id=saga.order_id, carrier="DHL", tracking_number="T1"))
+    await saga.age(60)
+    fired = await saga.send(
+        StepTimedOut(order_id=saga.order_id, step=SagaStep.RESERVE_STOCK, sequence=1)
+    )
+    assert fired.published == [] and fired.scheduled == []
+    assert (await saga.order()).status == OrderStatus.CONFIRMED
+
+
+async def test_a_step_shorter_than_an_earlier_one_arms_its_own_timer(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'short.db'}")
+    await create_tables(engine, TABLES)
+    settings = Settings(
+        _env_file=None, reserve_timeout_s=30, payment_timeout_s=4, shipment_timeout_s=60
+    )
+    saga = Saga(bootstrap(settings), session_factory(engine))
+    try:
+        await saga.place()
+        reserved = await saga.send(StockReserved(order_id=saga.order_id, lines=saga.lines()))
+        [(timer, _, delay)] = reserved.scheduled
+        assert timer.message.step == SagaStep.CAPTURE_PAYMENT
+        assert delay == timedelta(seconds=4)
+        await saga.age(2)  # the reserve timer fires early in the payment step: no second timer
+        fired = await saga.send(
+            StepTimedOut(order_id=saga.order_id, step=SagaStep.RESERVE_STOCK, sequence=1)
+        )
+        assert fired.scheduled == [] and fired.published == []
+    finally:
+        await engine.dispose()
 
 
 async def test_cancel_before_shipping_undoes_stock_payment_and_shipment(saga: Saga) -> None:

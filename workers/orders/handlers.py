@@ -7,6 +7,7 @@ timeout or a cancellation) changes nothing, and the compensation already sent un
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -100,8 +101,15 @@ def _start_step(
     uow: UnitOfWork, envelope: Env, order: CustomerOrder, timeouts: StepTimeouts
 ) -> None:
     step = WAITING_ON[order.status]
+    if timeouts.needs_own_timer(step):  # otherwise the order's live timer covers it
+        _arm(uow, envelope, order, step, timeouts.of(step))
+
+
+def _arm(
+    uow: UnitOfWork, envelope: Env, order: CustomerOrder, step: SagaStep, delay: timedelta
+) -> None:
     timer = StepTimedOut(order_id=UUID(order.order_id), step=step, sequence=order.sequence)
-    uow.send_later(envelope.caused(timer), SAGA_QUEUE, timeouts.of(step))
+    uow.send_later(envelope.caused(timer), SAGA_QUEUE, delay)
 
 
 def _cancel(uow: UnitOfWork, envelope: Env, order: CustomerOrder, reason: str) -> None:
@@ -198,12 +206,23 @@ async def cancel_order(envelope: Env, uow: UnitOfWork) -> None:
 
 
 async def step_timed_out(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
+    """Time out the step the order waits on now, if its deadline passed; else re-arm.
+
+    A timer says "look at this order", not which step failed: the step it was armed for may
+    have answered since. The deadline is the current step's start (`updated_at`) plus its
+    timeout.
+    """
     timer: StepTimedOut = envelope.message
     order = await _load(uow, timer.order_id)
-    if order is None or order.sequence != timer.sequence or order.status.is_terminal:
-        return  # the step answered in time: this timer is stale
-    waited = timeouts.of(timer.step).total_seconds()
-    _cancel(uow, envelope, order, f"timeout: {timer.step.value} got no answer within {waited:g}s")
+    if order is None or (step := WAITING_ON.get(order.status)) is None:
+        return  # unknown or finished: nothing is waiting
+    left = order.updated_at + timeouts.of(step) - utcnow()
+    if left > timedelta(0):
+        if not timeouts.needs_own_timer(step):  # else its own timer is on the way
+            _arm(uow, envelope, order, step, left)
+        return
+    waited = timeouts.of(step).total_seconds()
+    _cancel(uow, envelope, order, f"timeout: {step.value} got no answer within {waited:g}s")
 
 
 def handlers(timeouts: StepTimeouts) -> Mapping[str, Handler]:

@@ -20,6 +20,9 @@ WAITING_ON = {
 }
 
 
+STEPS = tuple(WAITING_ON.values())  # in the order the saga takes them
+
+
 @dataclass(frozen=True, slots=True)
 class StepTimeouts:
     """How long the saga waits for each step before it compensates."""
@@ -31,6 +34,18 @@ class StepTimeouts:
     def of(self, step: SagaStep) -> timedelta:
         """The timeout of one step."""
         return getattr(self, step.value)
+
+    def needs_own_timer(self, step: SagaStep) -> bool:
+        """Whether `step` arms a timer of its own when it starts.
+
+        The first step always does. A later step started after every earlier one, so if its
+        timeout is at least as long as theirs, the timer armed for an earlier step fires no
+        later than this step's deadline, and then re-arms itself for what is left of it: one
+        timer per order covers the whole saga (with the defaults, 30, 30 and 60 s). A step with
+        a shorter timeout than an earlier one arms its own, so that no deadline is missed.
+        """
+        earlier = STEPS[: STEPS.index(step)]
+        return not earlier or self.of(step) < max(self.of(s) for s in earlier)
 
 
 def is_waiting_for(order: CustomerOrder, status: OrderStatus) -> bool:
