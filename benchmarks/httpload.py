@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks.leanhttp import read_response
 from benchmarks.processes import peak_rss_mb
 
 HOST = "127.0.0.1"
@@ -32,21 +33,6 @@ def requests(port: int, body: bytes, api_key: str, tag: str) -> Iterator[bytes]:
         yield head + f"Idempotency-Key: load-{tag}-{i}\r\n\r\n".encode() + body
 
 
-async def read_response(reader: asyncio.StreamReader) -> int:
-    """Read one response; its status code."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-        elif name.strip().lower() == b"transfer-encoding":
-            raise ValueError("chunked responses are not supported")
-    if length:
-        await reader.readexactly(length)
-    return int(head[9:12])
-
-
 async def connection(
     port: int, outgoing: Iterator[bytes], until: float, counts: Counter[str]
 ) -> None:
@@ -56,7 +42,7 @@ async def connection(
             reader, writer = await asyncio.open_connection(HOST, port)
             while time.time() < until:
                 writer.write(next(outgoing))
-                status = await read_response(reader)
+                status, _ = await read_response(reader)
                 if time.time() < until:
                     counts[str(status)] += 1
             writer.close()

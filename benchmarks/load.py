@@ -1,4 +1,7 @@
-"""Orders through Warren's HTTP API: POST /orders, then long-poll it to a terminal status."""
+"""Orders through Warren's HTTP API: POST /orders, then long-poll it to a terminal status.
+
+The client is `benchmarks.leanhttp`: httpx would take a few ms of CPU per order from Warren.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,15 @@ import time
 import uuid
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
-import httpx
-
+from benchmarks.leanhttp import HttpError, LeanClient
 from benchmarks.timeline import Timeline, Window
 from config.settings import DEV_API_KEY
 
 SERIES = "warren"
 TERMINAL = frozenset({"CONFIRMED", "REJECTED", "CANCELLED"})
 LONG_POLL_S = "10"
-MAX_CONNECTIONS = 512
 DRAIN_TIMEOUT_S = 60.0
 ADDRESS = {"name": "Ada", "line1": "1 Loop Rd", "city": "Bristol", "postal_code": "BS1"}
 
@@ -39,11 +41,11 @@ class OrderLoad:
     def __init__(self, api_url: str, skus: list[str], timeline: Timeline) -> None:
         self._skus, self._timeline = skus, timeline
         self._count = itertools.count()
-        self._client = httpx.AsyncClient(
-            base_url=api_url,
-            headers={"Authorization": f"Bearer {DEV_API_KEY}"},
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS),
-            timeout=httpx.Timeout(30.0, read=float(LONG_POLL_S) + 30, pool=None),
+        url = urlsplit(api_url)
+        self._client = LeanClient(
+            url.hostname or "127.0.0.1",
+            url.port or 80,
+            {"Authorization": f"Bearer {DEV_API_KEY}"},
         )
         self.failures = 0
 
@@ -57,25 +59,23 @@ class OrderLoad:
 
     async def close(self) -> None:
         """Close the HTTP connections."""
-        await self._client.aclose()
+        await self._client.close()
 
     async def _place_and_follow(self) -> str:
         index = next(self._count)
         body = order_body(index, random.choice(self._skus))
         key = {"Idempotency-Key": f"bench-{uuid.uuid4()}"}
-        placed = (await self._client.post("/orders", json=body, headers=key)).raise_for_status()
-        order = placed.json()
+        order = await self._client.request("POST", "/orders", body, key)
         while order["status"] not in TERMINAL:
-            path = f"/orders/{order['order_id']}"
-            answer = await self._client.get(path, params={"wait": LONG_POLL_S})
-            order = answer.raise_for_status().json()
+            path = f"/orders/{order['order_id']}?wait={LONG_POLL_S}"
+            order = await self._client.request("GET", path)
         return str(order["status"])
 
     async def one(self, started: float) -> None:
         """Place one order (due at `started`, a monotonic time) and record its confirmation."""
         try:
             status = await self._place_and_follow()
-        except httpx.HTTPError:
+        except HttpError:
             status = "ERROR"
         if status == "CONFIRMED":
             self._timeline.record(SERIES, started, time.monotonic())
