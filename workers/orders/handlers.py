@@ -13,8 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from loguru import logger
-from sqlalchemy import bindparam
-from sqlmodel import col, select
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from contracts.envelope import Envelope
 from contracts.inventory import ReserveStock, StockRejected, StockReserved
@@ -29,6 +28,7 @@ from contracts.orders import (
 from contracts.payments import CapturePayment, PaymentCaptured, PaymentDeclined, PaymentRefunded
 from contracts.shipping import ArrangeShipment, ShipmentArranged
 from contracts.topology import subscription
+from outbox.db import rows
 from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.orders.model import WAITING_ON, StepTimeouts, can_cancel, compensation, total_cents
@@ -39,15 +39,33 @@ SAGA_QUEUE = subscription("orders").queue
 Env = Envelope[Any]
 
 
-_ORDER = (  # built once: the statement and its cache key cost more than SQLite's work
-    select(CustomerOrder)
-    .where(col(CustomerOrder.order_id) == bindparam("order_id"))
-    .with_for_update()
+ORDERS: Table = CustomerOrder.__table__  # type: ignore[attr-defined]
+HISTORY: Table = OrderHistory.__table__  # type: ignore[attr-defined]
+_CHANGING = (
+    "status",
+    "reason",
+    "sequence",
+    "lines",
+    "total_cents",
+    "payment_id",
+    "carrier",
+    "tracking_number",
+    "updated_at",
+)
+# Built once, run with parameters: Core statements, no identity map and no flush (see
+# outbox.db.rows). The handlers work on detached `CustomerOrder` objects and save them.
+_ORDER = select(ORDERS).where(ORDERS.c.order_id == bindparam("order_id")).with_for_update()
+_ADD_ORDER, _ADD_HISTORY = insert(ORDERS), insert(HISTORY)
+_SAVE = (
+    update(ORDERS)
+    .where(ORDERS.c.order_id == bindparam("saved_order_id"))
+    .values({name: bindparam(f"new_{name}", type_=ORDERS.c[name].type) for name in _CHANGING})
 )
 
 
 async def _load(uow: UnitOfWork, order_id: UUID) -> CustomerOrder | None:
-    return (await uow.session.exec(_ORDER, params={"order_id": str(order_id)})).first()
+    row = (await rows(uow.session, _ORDER, {"order_id": str(order_id)})).first()
+    return None if row is None else CustomerOrder(**row._mapping)
 
 
 async def _waiting(uow: UnitOfWork, envelope: Env, status: OrderStatus) -> CustomerOrder | None:
@@ -60,7 +78,7 @@ async def _waiting(uow: UnitOfWork, envelope: Env, status: OrderStatus) -> Custo
     return order
 
 
-def _move(
+async def _move(
     uow: UnitOfWork,
     envelope: Env,
     order: CustomerOrder,
@@ -70,19 +88,15 @@ def _move(
     order.status, order.reason = status, reason
     order.sequence += 1
     order.updated_at = utcnow()
-    _announce(uow, envelope, order)
+    changes = {f"new_{name}": getattr(order, name) for name in _CHANGING}
+    await uow.session.exec(_SAVE, params={"saved_order_id": order.order_id, **changes})
+    await _announce(uow, envelope, order)
 
 
-def _announce(uow: UnitOfWork, envelope: Env, order: CustomerOrder) -> None:
-    uow.session.add(order)
-    uow.session.add(
-        OrderHistory(
-            order_id=order.order_id,
-            sequence=order.sequence,
-            status=order.status,
-            reason=order.reason,
-        )
-    )
+async def _announce(uow: UnitOfWork, envelope: Env, order: CustomerOrder) -> None:
+    step = {"status": order.status, "reason": order.reason, "at": order.updated_at}
+    history = {"order_id": order.order_id, "sequence": order.sequence, **step}
+    await uow.session.exec(_ADD_HISTORY, params=history)
     uow.publish(
         envelope.caused(
             OrderStatusChanged(
@@ -112,16 +126,17 @@ def _arm(
     uow.send_later(envelope.caused(timer), SAGA_QUEUE, delay)
 
 
-def _cancel(uow: UnitOfWork, envelope: Env, order: CustomerOrder, reason: str) -> None:
+async def _cancel(uow: UnitOfWork, envelope: Env, order: CustomerOrder, reason: str) -> None:
     for command in compensation(order, reason):
         uow.publish(envelope.caused(command))
-    _move(uow, envelope, order, OrderStatus.CANCELLED, reason)
+    await _move(uow, envelope, order, OrderStatus.CANCELLED, reason)
 
 
 async def place_order(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
     cmd: PlaceOrder = envelope.message
     if await _load(uow, cmd.order_id) is not None:
         return
+    now = utcnow()
     order = CustomerOrder(
         order_id=str(cmd.order_id),
         customer_id=cmd.customer_id,
@@ -130,8 +145,12 @@ async def place_order(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) ->
         currency=cmd.currency,
         payment_token=cmd.payment.token,
         shipping_address=cmd.shipping_address.model_dump(),
+        created_at=now,
+        updated_at=now,
     )
-    _announce(uow, envelope, order)
+    columns = {column.name: getattr(order, column.name) for column in ORDERS.columns}
+    await uow.session.exec(_ADD_ORDER, params=columns)
+    await _announce(uow, envelope, order)
     uow.publish(envelope.caused(ReserveStock(order_id=cmd.order_id, items=cmd.items)))
     _start_step(uow, envelope, order, timeouts)
 
@@ -142,7 +161,7 @@ async def stock_reserved(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork)
         return
     order.lines = [line.model_dump() for line in event.lines]
     order.total_cents = total_cents(order.lines)
-    _move(uow, envelope, order, OrderStatus.STOCK_RESERVED)
+    await _move(uow, envelope, order, OrderStatus.STOCK_RESERVED)
     capture = CapturePayment(
         order_id=event.order_id,
         amount_cents=order.total_cents,
@@ -156,7 +175,7 @@ async def stock_reserved(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork)
 async def stock_rejected(envelope: Env, uow: UnitOfWork) -> None:
     event: StockRejected = envelope.message
     if (order := await _waiting(uow, envelope, OrderStatus.PENDING)) is not None:
-        _move(uow, envelope, order, OrderStatus.REJECTED, f"rejected: {event.reason}")
+        await _move(uow, envelope, order, OrderStatus.REJECTED, f"rejected: {event.reason}")
 
 
 async def payment_captured(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
@@ -164,7 +183,7 @@ async def payment_captured(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWor
     if (order := await _waiting(uow, envelope, OrderStatus.STOCK_RESERVED)) is None:
         return
     order.payment_id = event.payment_id
-    _move(uow, envelope, order, OrderStatus.PAID)
+    await _move(uow, envelope, order, OrderStatus.PAID)
     arrange = ArrangeShipment(
         order_id=event.order_id, items=order.items, shipping_address=order.shipping_address
     )
@@ -177,7 +196,7 @@ async def payment_declined(envelope: Env, uow: UnitOfWork) -> None:
     if (order := await _waiting(uow, envelope, OrderStatus.STOCK_RESERVED)) is None:
         return
     uow.publish(envelope.caused(compensation(order, event.reason)[0]))  # release the stock
-    _move(uow, envelope, order, OrderStatus.CANCELLED, f"payment declined: {event.reason}")
+    await _move(uow, envelope, order, OrderStatus.CANCELLED, f"payment declined: {event.reason}")
 
 
 async def payment_refunded(envelope: Env, uow: UnitOfWork) -> None:
@@ -191,7 +210,7 @@ async def shipment_arranged(envelope: Env, uow: UnitOfWork) -> None:
     event: ShipmentArranged = envelope.message
     if (order := await _waiting(uow, envelope, OrderStatus.PAID)) is not None:
         order.carrier, order.tracking_number = event.carrier, event.tracking_number
-        _move(uow, envelope, order, OrderStatus.CONFIRMED)
+        await _move(uow, envelope, order, OrderStatus.CONFIRMED)
 
 
 async def cancel_order(envelope: Env, uow: UnitOfWork) -> None:
@@ -202,7 +221,7 @@ async def cancel_order(envelope: Env, uow: UnitOfWork) -> None:
             "cancel of {} refused: {}", cmd.order_id, order.status if order else "unknown order"
         )
         return
-    _cancel(uow, envelope, order, cmd.reason)
+    await _cancel(uow, envelope, order, cmd.reason)
 
 
 async def step_timed_out(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
@@ -222,7 +241,7 @@ async def step_timed_out(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork)
             _arm(uow, envelope, order, step, left)
         return
     waited = timeouts.of(step).total_seconds()
-    _cancel(uow, envelope, order, f"timeout: {step.value} got no answer within {waited:g}s")
+    await _cancel(uow, envelope, order, f"timeout: {step.value} got no answer within {waited:g}s")
 
 
 def handlers(timeouts: StepTimeouts) -> Mapping[str, Handler]:
