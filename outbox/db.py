@@ -50,25 +50,22 @@ def create_engine(
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     inline = parsed.set(drivername=f"sqlite+{sqlite.DRIVER}")  # no thread hop per statement
-    engine = create_async_engine(inline, connect_args={"busy_timeout_s": busy_timeout_s})
-    _make_sqlite_transactional(engine, immediate=not read_only)
+    # pysqlite on Python 3.11 begins lazily and never for SELECT; writers take the write lock up
+    # front (BEGIN IMMEDIATE) so that a read-then-write transaction cannot fail with SQLITE_BUSY.
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    connect_args = {"busy_timeout_s": busy_timeout_s, "begin": begin}
+    engine = create_async_engine(inline, connect_args=connect_args)
+    _use_wal(engine)
     return engine
 
 
-def _make_sqlite_transactional(engine: AsyncEngine, *, immediate: bool) -> None:
-    # pysqlite on Python 3.11 begins lazily and never for SELECT; take the write lock up front
-    # so that a read-then-write transaction cannot fail with SQLITE_BUSY.
+def _use_wal(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -69,12 +69,18 @@ def _ends_transaction(sql: str) -> bool:
 class InlineConnection(AdaptedConnection):
     """A sqlite3 connection with the DBAPI surface SQLAlchemy's async engine expects."""
 
-    __slots__ = ("_busy_timeout_s", "_database", "_lock", "_sqlite", "dbapi")
+    __slots__ = ("_begin", "_busy_timeout_s", "_database", "_lock", "_sqlite", "dbapi")
 
     def __init__(
-        self, dbapi: Any, connection: sqlite3.Connection, database: str, busy_timeout_s: float
+        self,
+        dbapi: Any,
+        connection: sqlite3.Connection,
+        database: str,
+        busy_timeout_s: float,
+        begin: str,
     ) -> None:
         self.dbapi = dbapi
+        self._begin = begin
         self._sqlite = connection
         self._connection = connection  # type: ignore[assignment]  # what driver_connection gives
         self._database = database
@@ -116,6 +122,16 @@ class InlineConnection(AdaptedConnection):
     @property
     def in_transaction(self) -> bool:
         return self._sqlite.in_transaction
+
+    def begin(self) -> None:
+        """Open a transaction the way this engine wants (`BEGIN IMMEDIATE` for writers)."""
+        if _takes_write_lock(self._begin):
+            self.acquire_write_lock()
+        try:
+            self.retry_busy(self._sqlite.execute, self._begin)
+        except BaseException:
+            self.release_write_lock()
+            raise
 
     # -- DBAPI -------------------------------------------------------------------------------
     def cursor(self, server_side: bool = False) -> InlineCursor:
@@ -274,10 +290,17 @@ class _InlineDBAPI:
         self.sqlite = sqlite3
 
     def connect(
-        self, database: str, *, busy_timeout_s: float = 30.0, **kwargs: Any
+        self,
+        database: str,
+        *,
+        busy_timeout_s: float = 30.0,
+        begin: str = "BEGIN IMMEDIATE",
+        **kwargs: Any,
     ) -> InlineConnection:
         kwargs.update(timeout=0, check_same_thread=False)  # waits are ours, on the loop
-        return InlineConnection(self, sqlite3.connect(database, **kwargs), database, busy_timeout_s)
+        connection = sqlite3.connect(database, **kwargs)
+        connection.isolation_level = None  # transactions begin when SQLAlchemy says, as `begin`
+        return InlineConnection(self, connection, database, busy_timeout_s, begin)
 
 
 class SQLiteDialect_inline(SQLiteDialect_pysqlite):
@@ -303,6 +326,9 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):
 
     def do_terminate(self, dbapi_connection: Any) -> None:
         dbapi_connection.terminate()
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        dbapi_connection.begin()  # straight to sqlite3: no statement through the engine
 
 
 registry.register(f"sqlite.{DRIVER}", __name__, "SQLiteDialect_inline")
