@@ -131,12 +131,13 @@ class Relay:
             return await self._relay_with_lease()
         return await self._relay_skip_locked()
 
-    def _due(self) -> dict[str, Any]:
+    def _due_params(self) -> dict[str, Any]:
+        """The parameters of `_DUE`: rows available now, one batch of them."""
         return {"now": utcnow(), "limit": self._settings.relay_batch_size}
 
     async def _relay_skip_locked(self) -> int:
         async with self._sessions() as session, session.begin():
-            rows = list((await fetch(session, _DUE_SKIP_LOCKED, self._due())).all())
+            rows = list((await fetch(session, _DUE_SKIP_LOCKED, self._due_params())).all())
             if not rows:
                 return 0
             outcomes = await self._publish_all(rows)
@@ -148,7 +149,7 @@ class Relay:
         if not await self._hold_lease():
             return 0
         async with self._sessions() as session:
-            rows = list((await fetch(session, _DUE, self._due())).all())
+            rows = list((await fetch(session, _DUE, self._due_params())).all())
             await session.commit()
         if not rows:
             return 0
