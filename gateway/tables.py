@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from outbox.tables import UtcDateTime, utcnow
+from outbox.tables import UtcDateTime, core_table, utcnow
 
 
 def _ts(**kw: Any) -> Any:
@@ -61,6 +61,5 @@ TABLES = (OrderView, OrderViewHistory, IdempotencyRecord)
 
 # The Core tables: the hot paths (POST, GET, the projection) use plain statements, compiled once,
 # without the ORM's identity map and flush.
-VIEWS: Table = OrderView.__table__  # type: ignore[attr-defined]
-HISTORY: Table = OrderViewHistory.__table__  # type: ignore[attr-defined]
-KEYS: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+VIEWS, HISTORY = core_table(OrderView), core_table(OrderViewHistory)
+KEYS = core_table(IdempotencyRecord)

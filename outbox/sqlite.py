@@ -57,15 +57,6 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return code & 0xFF == _BUSY and code != _BUSY_SNAPSHOT
 
 
-def _takes_write_lock(sql: str) -> bool:
-    head = sql.lstrip()[:16].upper()
-    return head.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"))
-
-
-def _ends_transaction(sql: str) -> bool:
-    return sql.lstrip()[:8].upper().startswith(("COMMIT", "END", "ROLLBACK"))
-
-
 class InlineConnection(AdaptedConnection):
     """A sqlite3 connection with the DBAPI surface SQLAlchemy's async engine expects."""
 
@@ -125,7 +116,7 @@ class InlineConnection(AdaptedConnection):
 
     def begin(self) -> None:
         """Open a transaction the way this engine wants (`BEGIN IMMEDIATE` for writers)."""
-        if _takes_write_lock(self._begin):
+        if self._begin != "BEGIN":  # IMMEDIATE or EXCLUSIVE: a writer
             self.acquire_write_lock()
         try:
             self.retry_busy(self._sqlite.execute, self._begin)
@@ -177,7 +168,7 @@ class InlineConnection(AdaptedConnection):
 
 
 class InlineCursor:
-    """A sqlite3 cursor whose statements queue for the write lock and retry when busy.
+    """A sqlite3 cursor whose statements retry when another process keeps the file busy.
 
     Like SQLAlchemy's own async adapters, it reads a statement's rows at once and finalizes the
     statement, so no read stays open on the file while the caller consumes them.
@@ -211,18 +202,8 @@ class InlineCursor:
         self._cursor.arraysize = value
 
     def execute(self, operation: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        connection = self._connection
-        if _takes_write_lock(operation):
-            connection.acquire_write_lock()
-        try:
-            connection.retry_busy(self._run, operation, parameters)
-            await_(_checkpoint())  # a few microseconds; AsyncConnection.execute insists on one
-        except BaseException:
-            if connection.in_transaction is False:
-                connection.release_write_lock()  # BEGIN failed: nothing holds the file
-            raise
-        if _ends_transaction(operation) and not connection.in_transaction:
-            connection.release_write_lock()
+        self._connection.retry_busy(self._run, operation, parameters)
+        await_(_checkpoint())  # a few microseconds; AsyncConnection.execute insists on one
         return self
 
     def _run(self, operation: str, parameters: Sequence[Any]) -> None:

@@ -89,6 +89,9 @@ class RelayLease(SQLModel, table=True):
 MESSAGING_TABLES = (OutboxMessage, InboxMessage, RelayLease)
 
 
-# The Core tables, for the hot paths: plain statements, compiled once, rows instead of instances.
-OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-INBOX: Table = InboxMessage.__table__  # type: ignore[attr-defined]
+def core_table(model: type[SQLModel]) -> Table:
+    """A table model's Core `Table`, for hot paths: statements built once, rows not instances."""
+    return model.__table__  # type: ignore[attr-defined]
+
+
+OUTBOX, INBOX = core_table(OutboxMessage), core_table(InboxMessage)

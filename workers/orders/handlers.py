@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from loguru import logger
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from contracts.envelope import Envelope
 from contracts.inventory import ReserveStock, StockRejected, StockReserved
@@ -29,7 +29,7 @@ from contracts.payments import CapturePayment, PaymentCaptured, PaymentDeclined,
 from contracts.shipping import ArrangeShipment, ShipmentArranged
 from contracts.topology import subscription
 from outbox.db import rows
-from outbox.tables import utcnow
+from outbox.tables import core_table, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.orders.model import WAITING_ON, StepTimeouts, can_cancel, compensation, total_cents
 from workers.orders.tables import CustomerOrder, OrderHistory
@@ -39,8 +39,7 @@ SAGA_QUEUE = subscription("orders").queue
 Env = Envelope[Any]
 
 
-ORDERS: Table = CustomerOrder.__table__  # type: ignore[attr-defined]
-HISTORY: Table = OrderHistory.__table__  # type: ignore[attr-defined]
+ORDERS, HISTORY = core_table(CustomerOrder), core_table(OrderHistory)
 _CHANGING = (
     "status",
     "reason",
