@@ -12,7 +12,16 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 
 from benchmarks.broker import wait_for_consumers
-from benchmarks.chain import EXCHANGE, FINAL_STATUS, ROLES, STATUS, declare, message, queue_name
+from benchmarks.chain import (
+    EXCHANGE,
+    FINAL_STATUS,
+    HANDLED_BY,
+    ROLES,
+    STATUS,
+    declare,
+    message,
+    queue_name,
+)
 from benchmarks.processes import Children
 from benchmarks.timeline import Timeline, Window
 from config.settings import Settings
@@ -82,7 +91,9 @@ class Baseline:
         assert self._exchange is not None, "start() first"
         self._started[order_id] = time.monotonic()
         try:
-            await self._exchange.publish(message("PlaceOrder", order_id), "orders", mandatory=True)
+            await self._exchange.publish(
+                message("PlaceOrder", order_id), HANDLED_BY["PlaceOrder"], mandatory=True
+            )
         except Exception:  # counted, and the chain is no longer waited for
             self._forget(order_id)
             self.failures += 1

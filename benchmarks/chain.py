@@ -19,20 +19,11 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, DeliveryMode
 
 from config.settings import Settings
+from workers.runtime.discovery import workers
 from workers.runtime.topology import work_queue_arguments
 
 EXCHANGE = "bench.chain"
-ROLES = ("orders", "inventory", "payments", "shipping")
 STATUS = "status"  # the gateway's part, played by the load driver
-HANDLED_BY = {
-    "PlaceOrder": "orders",
-    "ReserveStock": "inventory",
-    "StockReserved": "orders",
-    "CapturePayment": "payments",
-    "PaymentCaptured": "orders",
-    "ArrangeShipment": "shipping",
-    "ShipmentArranged": "orders",
-}
 NEXT_STEP = {
     "PlaceOrder": "ReserveStock",
     "ReserveStock": "StockReserved",
@@ -41,6 +32,19 @@ NEXT_STEP = {
     "PaymentCaptured": "ArrangeShipment",
     "ArrangeShipment": "ShipmentArranged",
 }
+
+
+def consumer_of(short_name: str) -> str:
+    """The worker service that consumes the contract `<context>.<short_name>`."""
+    for declared in workers():
+        if any(name.rpartition(".")[2] == short_name for name in declared.subscription.messages):
+            return declared.name
+    raise KeyError(f"no worker consumes {short_name}")
+
+
+# Each hop is played by the role of the service that handles it in Warren.
+HANDLED_BY = {step: consumer_of(step) for step in (*NEXT_STEP, "ShipmentArranged")}
+ROLES = tuple(dict.fromkeys(HANDLED_BY.values()))
 STATUS_AFTER = {
     "PlaceOrder": "PENDING",
     "StockReserved": "STOCK_RESERVED",

@@ -18,7 +18,7 @@ from benchmarks.load import order_body
 from benchmarks.processes import Child, Children, cpu_seconds
 from benchmarks.system import free_port, local_url, start_warren, wait_http, warren_env
 from config.settings import DEV_API_KEY
-from contracts.topology import subscription
+from gateway.service import SERVICE as GATEWAY
 
 START_MARGIN_S = 1.0  # load processes start together once all have imported
 
@@ -59,7 +59,7 @@ class GatewayBench:
         """Wait until both answer and the gateway consumes its status queue."""
         await wait_http(local_url(self._ports["gateway"]) + "/readyz", self._children)
         await wait_http(local_url(self._ports["bare"]) + "/healthz", self._children)
-        await wait_for_consumers(self._amqp_url, [subscription("gateway").queue], self._children)
+        await wait_for_consumers(self._amqp_url, [GATEWAY.queue], self._children)
 
     async def round(self, target: str, seconds: float) -> HttpRound:
         """Load `target` ("gateway" or "bare") for `seconds` from several client processes."""

@@ -30,7 +30,7 @@ from benchmarks.system import (
     warren_env,
 )
 from benchmarks.timeline import Timeline
-from config.settings import SERVICES
+from workers.runtime.discovery import services
 
 WARREN_PROCESSES = ("gateway", *WORKERS, "bench")
 BASELINE_PROCESSES = (*(f"baseline-{role}" for role in ROLES), "bench")
@@ -41,7 +41,9 @@ async def start(plan: BenchPlan, res: Resources, timeline: Timeline, say: Say) -
     started, settings = time.monotonic(), res.settings
     skus = bench_catalog(settings.catalog_path, res.run_dir / "catalog.json")
     system_url, port = await res.vhost("system"), free_port()
-    db_urls = {service: await res.databases.url(service) for service in SERVICES}
+    db_urls = {
+        service: await res.databases.url(service) for service in (s.name for s in services())
+    }
     start_warren(res.children, warren_env(system_url, db_urls, res.run_dir, port))
     baseline = Baseline(await res.vhost("baseline"), settings, timeline)
     await baseline.start(res.children)

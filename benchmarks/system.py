@@ -1,4 +1,4 @@
-"""Warren as `warren up` runs it: the gateway and the four workers as separate processes."""
+"""Warren as `warren up` runs it: the gateway and every worker as separate processes."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import httpx
 
 from benchmarks.processes import Child, Children
 from config.settings import DEV_API_KEY_ENTRY
-from contracts.topology import SUBSCRIPTIONS
+from workers.runtime.discovery import services, worker_names
 
-WORKERS = ("orders", "inventory", "payments", "shipping")
-WORK_QUEUES = tuple(sub.queue for sub in SUBSCRIPTIONS)
+WORKERS = worker_names()
+WORK_QUEUES = tuple(s.queue for s in services())
 PLENTY = 10**9  # stock that no run can exhaust
 STEP_TIMEOUT_S = "3600"  # saga timers fire long after the run: no displaced load between rounds
 

@@ -17,17 +17,17 @@ import sys
 from pathlib import Path
 
 ENV_FILE = Path(__file__).with_name(".env")
-RABBITMQ_USERS = (
+# >>> generated: new-env-users (warren generate; edit the service declarations, not this block)
+SERVICES = (
     "gateway",
-    "orders",
     "inventory",
+    "orders",
     "payments",
     "shipping",
-    "topology",
-    "operator",
-    "monitoring",
 )
-DATABASES = ("gateway", "orders", "inventory", "payments", "shipping")
+# <<< generated: new-env-users
+RABBITMQ_USERS = (*SERVICES, "topology", "operator", "monitoring")
+DATABASES = SERVICES
 API_CLIENT = "compose-client"
 
 

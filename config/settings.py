@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -12,8 +13,9 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("gateway", "orders", "inventory", "payments", "shipping")
 DEV_API_KEY = "warren-dev-key"
+ENV_PREFIX = "WARREN_"
+DB_URL_SUFFIX = "_db_url"
 DEFAULT_PASSWORDS = frozenset({"guest", "postgres", "password", "admin", "changeme", "secret", ""})
 
 
@@ -35,7 +37,7 @@ class Settings(BaseSettings):
     """Everything a process needs to know; unsafe values are refused outside dev and test."""
 
     model_config = SettingsConfigDict(
-        env_prefix="WARREN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
     env: Environment = Environment.DEV
@@ -46,11 +48,8 @@ class Settings(BaseSettings):
     management_user: str = "guest"
     management_password: SecretStr = SecretStr("guest")
 
-    gateway_db_url: str | None = None
-    orders_db_url: str | None = None
-    inventory_db_url: str | None = None
-    payments_db_url: str | None = None
-    shipping_db_url: str | None = None
+    # Each service's own database, from `WARREN_<SERVICE>_DB_URL` (see _collect_database_urls).
+    db_urls: dict[str, str] = Field(default_factory=dict)
 
     queue_type: Literal["quorum", "classic"] = "quorum"
     declare_topology: Literal["all", "own"] = "all"
@@ -67,9 +66,6 @@ class Settings(BaseSettings):
     delay_levels: Annotated[int, Field(ge=4, le=40)] = 24
     drain_timeout_s: Annotated[float, Field(gt=0)] = 20.0
 
-    reserve_timeout_s: Annotated[float, Field(gt=0)] = 30.0
-    payment_timeout_s: Annotated[float, Field(gt=0)] = 30.0
-    shipment_timeout_s: Annotated[float, Field(gt=0)] = 60.0
     catalog_path: Path = Path(__file__).with_name("catalog.json")
 
     relay_batch_size: Annotated[int, Field(ge=1, le=5000)] = 200
@@ -97,6 +93,25 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
+    def _collect_database_urls(cls, data: Any) -> Any:
+        # Any service's URL, with no field per service: `<service>_db_url` given to the
+        # constructor or in `.env`, or `WARREN_<SERVICE>_DB_URL` in the environment.
+        if not isinstance(data, dict):
+            return data
+        found = {k.lower(): str(v) for k, v in data.items() if k.lower().endswith(DB_URL_SUFFIX)}
+        found |= {
+            k[len(ENV_PREFIX) :].lower(): v
+            for k, v in os.environ.items()
+            if k.upper().startswith(ENV_PREFIX) and k.upper().endswith(DB_URL_SUFFIX.upper())
+        }
+        urls = {k.removesuffix(DB_URL_SUFFIX): v for k, v in found.items() if v}
+        urls.pop("", None)
+        return {k: v for k, v in data.items() if not k.lower().endswith(DB_URL_SUFFIX)} | {
+            "db_urls": {**urls, **dict(data.get("db_urls") or {})}
+        }
+
+    @model_validator(mode="before")
+    @classmethod
     def _default_api_keys(cls, data: Any) -> Any:
         # the documented dev key outside production; in production only keys set on purpose
         if isinstance(data, dict) and "api_keys" not in data:
@@ -116,9 +131,8 @@ class Settings(BaseSettings):
             problems.append("WARREN_MANAGEMENT_PASSWORD is a default password")
         if DEV_API_KEY_ENTRY.split(":", 1)[1] in {k.partition(":")[2] for k in self.api_keys}:
             problems.append("WARREN_API_KEYS still holds the documented dev key")
-        for service in SERVICES:
-            url = getattr(self, f"{service}_db_url")
-            password = urlsplit(url).password if url else None
+        for service, url in sorted(self.db_urls.items()):
+            password = urlsplit(url).password
             if password is not None and password in DEFAULT_PASSWORDS:
                 problems.append(f"WARREN_{service.upper()}_DB_URL uses a default password")
         if problems:
@@ -131,9 +145,7 @@ class Settings(BaseSettings):
 
     def database_url(self, service: str) -> str:
         """The database of one service: its own URL, or a SQLite file under `var_dir`."""
-        if service not in SERVICES:
-            raise KeyError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
-        url: str | None = getattr(self, f"{service}_db_url")
+        url = self.db_urls.get(service)
         return url or f"sqlite+aiosqlite:///{self.var_dir / f'{service}.db'}"
 
     def amqp_url(self, vhost: str | None = None) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from contracts.base import Command, Message
 from contracts.envelope import CAUSATION_HEADER, CONTENT_TYPE, TRACEPARENT_HEADER
 from contracts.registry import Registry
-from contracts.topology import SUBSCRIPTIONS, Subscription, exchange_for, routing_key_for
+from contracts.topology import Subscription, exchange_for, routing_key_for
 
 __all__ = [
     "ASYNCAPI_FILE",
@@ -202,7 +203,9 @@ def _operation(action: str, channel: str, title: str, versions: Versions, bindin
     }
 
 
-def _channels_and_operations(registry: Registry) -> tuple[JSON, JSON]:
+def _channels_and_operations(
+    registry: Registry, subscriptions: Iterable[Subscription]
+) -> tuple[JSON, JSON]:
     """A publish channel and send operation per contract, a queue and receive per consumer."""
     channels: JSON = {}
     operations: JSON = {}
@@ -211,7 +214,7 @@ def _channels_and_operations(registry: Registry) -> tuple[JSON, JSON]:
         channel, title = f"routingKey.{name}", f"Send {versions[-1].type_name()}"
         channels[channel] = _publish_channel(versions)
         operations[f"send.{name}"] = _operation("send", channel, title, versions, SEND)
-    for sub in SUBSCRIPTIONS:
+    for sub in subscriptions:
         bound = [m for name in sub.messages for m in by_name.get(name, [])]
         if bound:
             channel, title = f"queue.{sub.queue}", f"{sub.service} consumes {sub.queue}"
@@ -222,9 +225,9 @@ def _channels_and_operations(registry: Registry) -> tuple[JSON, JSON]:
     return channels, operations
 
 
-def asyncapi_document(registry: Registry) -> JSON:
+def asyncapi_document(registry: Registry, subscriptions: Iterable[Subscription]) -> JSON:
     """An AsyncAPI 3.0.0 document of every channel, operation and message version."""
-    channels, operations = _channels_and_operations(registry)
+    channels, operations = _channels_and_operations(registry, subscriptions)
     newest = {name: versions[-1] for name, versions in _by_name(registry).items()}
     schemas = {m.type_name(): _payload_schema(m) for m in registry}
     return {
@@ -250,8 +253,8 @@ def render(document: JSON) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
-def expected_files(registry: Registry) -> dict[str, str]:
+def expected_files(registry: Registry, subscriptions: Iterable[Subscription]) -> dict[str, str]:
     """Every file `contracts/schemas/` must hold, by name, with its text."""
     files = {name: render(schema) for name, schema in message_schemas(registry).items()}
-    files[ASYNCAPI_FILE] = render(asyncapi_document(registry))
+    files[ASYNCAPI_FILE] = render(asyncapi_document(registry, subscriptions))
     return files

@@ -88,6 +88,10 @@ def upcast_place_order_v1(old: PlaceOrderV1) -> PlaceOrder:
     )
 
 
+# How an old version becomes the next one; the registry finds this table in every contract module.
+UPCASTERS = {PlaceOrderV1: upcast_place_order_v1}
+
+
 class CancelOrder(Command):
     """Ask to cancel an order; accepted until its shipment is arranged."""
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
+from importlib import import_module
+from importlib.metadata import entry_points
+from types import ModuleType
 from typing import Any
 
 from pydantic import ValidationError
 
-from contracts import inventory, orders, payments, shipping
-from contracts.base import Message
+from contracts.base import Command, Event, Message
 from contracts.envelope import CAUSATION_HEADER, TRACEPARENT_HEADER, Envelope, WireMessage
 from contracts.errors import (
     MalformedMessage,
@@ -21,6 +24,7 @@ from contracts.errors import (
 )
 
 Upcaster = Callable[[Any], Message]
+CONTRACTS_ENTRY_POINT_GROUP = "warren.contracts"  # contract modules of other distributions
 
 
 def parse_type(type_name: str | None) -> tuple[str, int]:
@@ -135,30 +139,38 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-ALL_MESSAGES: tuple[type[Message], ...] = (
-    orders.PlaceOrderV1,
-    orders.PlaceOrder,
-    orders.CancelOrder,
-    orders.StepTimedOut,
-    orders.OrderStatusChanged,
-    inventory.ReserveStock,
-    inventory.StockReserved,
-    inventory.StockRejected,
-    inventory.ReleaseStock,
-    payments.CapturePayment,
-    payments.PaymentCaptured,
-    payments.PaymentDeclined,
-    payments.RefundPayment,
-    payments.PaymentRefunded,
-    shipping.ArrangeShipment,
-    shipping.ShipmentArranged,
-    shipping.CancelShipment,
-)
+def _contract_modules() -> list[ModuleType]:
+    """Every module of this package, and those named in the `warren.contracts` entry points."""
+    found = [
+        import_module(f"{__package__}.{info.name}")
+        for info in pkgutil.iter_modules(import_module(__package__ or "contracts").__path__)
+    ]
+    return found + [entry.load() for entry in entry_points(group=CONTRACTS_ENTRY_POINT_GROUP)]
+
+
+def _declared_in(module: ModuleType) -> list[type[Message]]:
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, Command | Event)
+        and value.__module__ == module.__name__
+        and "NAME" in dir(value)
+    ]
+
+
+@cache
+def all_messages() -> tuple[type[Message], ...]:
+    """Every contract version defined in a contract module, found rather than listed."""
+    models = {m for module in _contract_modules() for m in _declared_in(module)}
+    return tuple(sorted(models, key=lambda m: (m.NAME, m.VERSION)))
 
 
 @cache
 def default_registry() -> Registry:
-    """The registry of every contract in this package."""
-    registry = Registry(ALL_MESSAGES)
-    registry.upcaster(orders.PlaceOrderV1, orders.upcast_place_order_v1)
+    """The registry of every contract, with each module's `UPCASTERS` (old model -> function)."""
+    registry = Registry(all_messages())
+    for module in _contract_modules():
+        for model, upcaster in getattr(module, "UPCASTERS", {}).items():
+            registry.upcaster(model, upcaster)
     return registry

@@ -103,37 +103,6 @@ class Subscription:
         return work_queue(self.service, self.group)
 
 
-SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    Subscription(
-        "orders",
-        "saga",
-        (
-            "orders.PlaceOrder",
-            "orders.CancelOrder",
-            "orders.StepTimedOut",
-            "inventory.StockReserved",
-            "inventory.StockRejected",
-            "payments.PaymentCaptured",
-            "payments.PaymentDeclined",
-            "payments.PaymentRefunded",
-            "shipping.ShipmentArranged",
-        ),
-    ),
-    Subscription("inventory", "stock", ("inventory.ReserveStock", "inventory.ReleaseStock")),
-    Subscription("payments", "payments", ("payments.CapturePayment", "payments.RefundPayment")),
-    Subscription("shipping", "shipments", ("shipping.ArrangeShipment", "shipping.CancelShipment")),
-    Subscription("gateway", "status", ("orders.OrderStatusChanged",)),
-)
-
-
-def subscription(service: str) -> Subscription:
-    """The subscription of one service."""
-    for sub in SUBSCRIPTIONS:
-        if sub.service == service:
-            return sub
-    raise KeyError(f"no subscription for service {service!r}")
-
-
 def suffix_clashes(queues: list[str]) -> list[tuple[str, str]]:
     """Queue pairs where one name is a dot-suffix of the other (they would share delays)."""
     return [(a, b) for a in queues for b in queues if a != b and a.endswith(f".{b}")]

@@ -20,9 +20,9 @@ from sqlmodel import col
 
 from config.settings import Settings
 from contracts.orders import OrderStatusChanged
-from contracts.topology import subscription
 from gateway.notifier import Notifier
 from gateway.projection import status_changed_handler
+from gateway.service import SERVICE
 from gateway.tables import IdempotencyRecord
 from outbox.amqp import ConfirmedPublisher, connect
 from outbox.db import session_factory
@@ -31,8 +31,6 @@ from outbox.tables import utcnow
 from workers.runtime.consumer import Consumer
 from workers.runtime.service import declare_topology
 from workers.runtime.tracing import Spans
-
-SERVICE = "gateway"
 
 
 class Messaging:
@@ -76,7 +74,7 @@ class Messaging:
         attempt = 0
         while not self._stop.is_set():
             try:
-                return await connect(self._settings.amqp_url(), f"{SERVICE}-api")
+                return await connect(self._settings.amqp_url(), f"{SERVICE.name}-api")
             except Exception as exc:  # broker down: keep accepting orders, keep trying
                 attempt += 1
                 delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1)
@@ -90,12 +88,12 @@ class Messaging:
         if connection is None:
             return
         self._connection = connection
-        queue = subscription(SERVICE).queue
-        await declare_topology(connection, self._settings, subscription(SERVICE))
+        queue = SERVICE.subscription.queue
+        await declare_topology(connection, self._settings, SERVICE.subscription)
         publisher = ConfirmedPublisher(connection)
-        self._relay = Relay(SERVICE, self._engine, publisher, self._settings)
+        self._relay = Relay(SERVICE.name, self._engine, publisher, self._settings)
         consumer = Consumer(
-            service=SERVICE,
+            service=SERVICE.name,
             queue=queue,
             handlers={OrderStatusChanged.NAME: status_changed_handler(self._notifier)},
             sessions=session_factory(self._engine),

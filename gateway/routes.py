@@ -32,7 +32,7 @@ async def order_desk(request: Request) -> OrderDesk:
 
 Client = Annotated[str, Depends(authorized_client)]
 Desk = Annotated[OrderDesk, Depends(order_desk)]
-orders = APIRouter(prefix="/orders", tags=["orders"], responses=_problems(401, 413, 422, 429, 503))
+orders = APIRouter(prefix="/orders", tags=["Orders"], responses=_problems(401, 413, 422, 429, 503))
 probes = APIRouter(tags=["operations"])
 
 

@@ -17,6 +17,8 @@ from workers.ops.scale_cmd import scale
 from workers.ops.status import status
 from workers.ops.topology_cmd import app as topology_app
 from workers.ops.up import up
+from workers.runtime.declaration import Service
+from workers.runtime.discovery import service, services, worker_names
 
 app = typer.Typer(
     name="warren",
@@ -39,24 +41,81 @@ app.command()(scale)
 app.command()(status)
 
 
-WORKERS = ("orders", "inventory", "payments", "shipping")
-
-
 @app.command()
 def worker(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(WORKERS)}.")],
+    name: Annotated[str, typer.Argument(help="A worker service (`warren services` lists them).")],
     relay: Annotated[bool, typer.Option(help="Also run this service's outbox relay.")] = True,
 ) -> None:
     """Run one worker service (what a container runs); SIGTERM drains it."""
-    if name not in WORKERS:
-        raise typer.BadParameter(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
-    from importlib import import_module
-
     from workers.runtime.service import main
 
+    declared = _worker(name)
     settings = get_settings()
-    bootstrap = import_module(f"workers.{name}.bootstrap").bootstrap
-    main(bootstrap(settings), settings, with_relay=relay)
+    main(declared.load("bootstrap")(settings), settings, with_relay=relay)
+
+
+def _worker(name: str) -> Service:
+    if name not in worker_names():
+        known = ", ".join(worker_names())
+        raise typer.BadParameter(f"unknown worker {name!r}; choose one of {known}")
+    return service(name)
+
+
+@app.command()
+def generate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if a generated file is stale.")
+    ] = False,
+) -> None:
+    """Write the files derived from the service declarations (deployment, broker users, .env)."""
+    from workers.ops.generate import ROOT, stale, write
+
+    changed = stale() if check else write()
+    for path in changed:
+        typer.echo(f"{'stale' if check else 'wrote'} {path.relative_to(ROOT)}")
+    if check and changed:
+        typer.echo("run `warren generate` and commit the result", err=True)
+        raise typer.Exit(1)
+    if not changed:
+        typer.echo("every generated file is current")
+
+
+new_app = typer.Typer(no_args_is_help=True, help="Create something new in this repository.")
+app.add_typer(new_app, name="new")
+
+
+@new_app.command("service")
+def new_service(
+    name: Annotated[str, typer.Argument(help="Lower-case name, e.g. loyalty_points.")],
+    description: Annotated[str, typer.Option(help="One line: what the service does.")] = "",
+) -> None:
+    """Scaffold a working service in its own folders and regenerate the derived files."""
+    import subprocess
+    import sys
+
+    from workers.ops.generate import ROOT
+    from workers.ops.scaffold import write_service
+
+    try:
+        written = write_service(name, description)
+    except (ValueError, FileExistsError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    for path in written:
+        typer.echo(f"created {path.relative_to(ROOT)}")
+    # A fresh interpreter discovers the new package (this one cached the services it found).
+    for command in (["contracts", "export"], ["generate"]):
+        subprocess.run([sys.executable, "-m", "workers.cli", *command], cwd=ROOT, check=True)
+    typer.echo(f"next: warren topology apply, then warren worker {name} (docs/services.md)")
+
+
+@app.command("services")
+def list_services() -> None:
+    """List the declared services: name, queue, what each consumes and sends."""
+    for declared in services():
+        consumes = ", ".join(declared.subscription.messages)
+        sends = ", ".join(m.NAME for m in declared.sends) or "-"
+        typer.echo(f"{declared.name} ({declared.kind}, {declared.package}): {declared.description}")
+        typer.echo(f"  queue {declared.queue}: {consumes}\n  sends: {sends}")
 
 
 @app.command()
@@ -76,7 +135,7 @@ def gateway(
 
 @app.command()
 def relay(
-    service: Annotated[str, typer.Argument(help="Whose outbox to relay, e.g. orders.")],
+    name: Annotated[str, typer.Argument(help="Whose outbox to relay: a service's name.")],
     database_url: Annotated[
         str | None, typer.Option(help="The database; default: the service's configured one.")
     ] = None,
@@ -85,10 +144,11 @@ def relay(
     from workers.runtime.logs import configure_logging
     from workers.runtime.service import run_relay, serve_metrics
 
+    service(name)  # a clear error for a name no service declares
     settings = get_settings()
-    configure_logging(f"{service}-relay", level=settings.log_level, json_lines=settings.log_json)
+    configure_logging(f"{name}-relay", level=settings.log_level, json_lines=settings.log_json)
     serve_metrics(settings)
-    asyncio.run(run_relay(service, settings, database_url=database_url))
+    asyncio.run(run_relay(name, settings, database_url=database_url))
 
 
 @app.command()

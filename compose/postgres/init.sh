@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# One role and one database per service (DESIGN §1: no service reads another's tables).
+# One role and one database per service (no service reads another's tables).
 # Run once by the postgres image on an empty data directory (docker-entrypoint-initdb.d).
 # The passwords come from POSTGRES_<SERVICE>_PASSWORD; to change one later use
 #   docker compose exec postgres psql -U postgres -c "ALTER ROLE warren_orders PASSWORD '...'"
 set -euo pipefail
 
-for service in gateway orders inventory payments shipping; do
+# >>> generated: postgres-databases (warren generate; edit the service declarations, not this block)
+services=(gateway inventory orders payments shipping)
+# <<< generated: postgres-databases
+for service in "${services[@]}"; do
     variable="POSTGRES_${service^^}_PASSWORD"
     password="${!variable:?$variable is not set}"
     # psql variables quote the names and the password; nothing is spliced into SQL text.

@@ -19,7 +19,7 @@ from contracts.errors import (
 )
 from contracts.inventory import ReleaseStock, ReserveStock
 from contracts.orders import PlaceOrder, PlaceOrderV1
-from contracts.registry import ALL_MESSAGES, default_registry
+from contracts.registry import all_messages, default_registry
 from tests.contracts.samples import ADDRESS, ORDER_ID, TOKEN, TRACEPARENT, sample
 
 DECODE_ERRORS: tuple[type[PoisonMessage], ...] = (
@@ -38,7 +38,7 @@ def _place_order_v2(**changes: Any) -> dict[str, Any]:
     return {**sample(PlaceOrder).model_dump(mode="json"), **changes}
 
 
-@pytest.mark.parametrize("model", ALL_MESSAGES, ids=lambda m: m.type_name())
+@pytest.mark.parametrize("model", all_messages(), ids=lambda m: m.type_name())
 def test_every_contract_version_round_trips(model: type[Message]) -> None:
     registry = default_registry()
     original = sample(model)

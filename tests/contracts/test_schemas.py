@@ -20,13 +20,14 @@ from contracts.asyncapi import ASYNCAPI_FILE, expected_files, schema_filename
 from contracts.base import Message
 from contracts.envelope import Envelope
 from contracts.orders import PlaceOrder
-from contracts.registry import ALL_MESSAGES, default_registry
-from contracts.topology import SUBSCRIPTIONS, exchange_for, routing_key_for
+from contracts.registry import all_messages, default_registry
+from contracts.topology import exchange_for, routing_key_for
 from tests.contracts.samples import TRACEPARENT, sample
 from workers.ops.contracts_cmd import DEFAULT_DIR, app
+from workers.runtime.discovery import subscriptions
 
 DOCUMENT_URI = "urn:warren:asyncapi"
-MODELS = pytest.mark.parametrize("model", ALL_MESSAGES, ids=lambda m: m.type_name())
+MODELS = pytest.mark.parametrize("model", all_messages(), ids=lambda m: m.type_name())
 
 
 def _committed(name: str) -> Any:
@@ -61,7 +62,7 @@ def _in_document(pointer: str) -> Draft202012Validator:
 
 
 def test_the_committed_files_are_what_the_contracts_generate() -> None:
-    expected = expected_files(default_registry())
+    expected = expected_files(default_registry(), subscriptions())
 
     committed = {path.name for path in DEFAULT_DIR.glob("*.json")}
 
@@ -141,7 +142,7 @@ def test_the_asyncapi_document_describes_every_message_version(model: type[Messa
 def test_the_asyncapi_document_has_a_receive_operation_per_work_queue() -> None:
     operations = _committed(ASYNCAPI_FILE)["operations"]
 
-    for sub in SUBSCRIPTIONS:
+    for sub in subscriptions():
         receive = operations[f"receive.{sub.queue}"]
         received = {
             ref["$ref"].rpartition("/")[2].rpartition(".v")[0] for ref in receive["messages"]
@@ -221,7 +222,7 @@ def test_export_rewrites_what_differs_and_removes_what_is_stale(tmp_path: Path) 
     result = CliRunner().invoke(app, ["export", "--dir", str(directory)])
 
     assert result.exit_code == 0, result.output
-    assert _snapshot(directory) == expected_files(default_registry())
+    assert _snapshot(directory) == expected_files(default_registry(), subscriptions())
 
 
 def test_warren_contracts_export_check_exits_non_zero_in_a_real_process(tmp_path: Path) -> None:

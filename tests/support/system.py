@@ -11,7 +11,7 @@ import aio_pika
 import httpx
 from sqlmodel import select
 
-from config.settings import SERVICES, Environment, Settings
+from config.settings import Environment, Settings
 from contracts.base import Message
 from contracts.envelope import Envelope
 from contracts.registry import default_registry
@@ -20,8 +20,9 @@ from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
 from tests.support.harness import Process, wait_for
 from workers.orders.tables import CustomerOrder
+from workers.runtime.discovery import worker_names
 
-WORKERS = ("orders", "inventory", "payments", "shipping")
+WORKERS = worker_names()
 
 
 class System:
@@ -48,7 +49,7 @@ class System:
         }
 
     def settings(self) -> Settings:
-        fields = {f"{s}_db_url": url for s, url in self.database_urls.items() if s in SERVICES}
+        fields = {f"{s}_db_url": url for s, url in self.database_urls.items()}
         return Settings(
             _env_file=None,
             env=Environment.TEST,

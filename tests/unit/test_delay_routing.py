@@ -15,7 +15,6 @@ import pytest
 from config.settings import Settings
 from contracts.topology import (
     DELAY_DELIVERY_EXCHANGE,
-    SUBSCRIPTIONS,
     Subscription,
     delay_entry_exchange,
     delay_queue,
@@ -25,9 +24,10 @@ from contracts.topology import (
     suffix_clashes,
 )
 from tests.unit.broker_model import BrokerModel, topic_matches
+from workers.runtime.discovery import subscriptions
 from workers.runtime.topology import build_plan
 
-WORK_QUEUES = [sub.queue for sub in SUBSCRIPTIONS]
+WORK_QUEUES = [sub.queue for sub in subscriptions()]
 
 
 @dataclass(frozen=True)

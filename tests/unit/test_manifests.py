@@ -30,8 +30,7 @@ import yaml
 
 from config.settings import Settings, hash_api_key
 from contracts import topology as names
-from contracts.topology import SUBSCRIPTIONS, subscription
-from workers.cli import WORKERS
+from workers.runtime import discovery
 from workers.runtime.topology import build_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +38,8 @@ COMPOSE = ROOT / "compose"
 KUBERNETES = COMPOSE / "kubernetes"
 SCHEMAS = Path(__file__).with_name("schemas")
 DEFINITIONS = ROOT / "config/rabbitmq/definitions.json"
-SERVICES = ("gateway", *WORKERS)
+WORKERS = discovery.worker_names()
+SERVICES = tuple(s.name for s in discovery.services())
 # The thresholds of `warren scale` (DESIGN §9) that the ScaledObjects repeat.
 SCALING = {"target": "100", "min": 1, "max": 4, "scale_down_window_s": 60}
 # The exchanges each service's outbox publishes to (besides retries, delays and dead letters).
@@ -229,7 +229,7 @@ def test_each_worker_scales_on_its_own_queue_with_the_autoscaler_thresholds(obje
         "protocol": "http",
         "mode": "QueueLength",
         "value": SCALING["target"],
-        "queueName": subscription(worker).queue,
+        "queueName": discovery.service(worker).subscription.queue,
         "vhostName": "warren",
     }
     assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (
@@ -365,7 +365,7 @@ def own_slice_needs(service: str) -> set[tuple[str, str]]:
     dead-letter exchange and read on the queue), queue.bind write on the queue and read on the
     exchange, basic.consume read on the queue, basic.publish write on the exchange.
     """
-    settings, sub = Settings(_env_file=None), subscription(service)
+    settings, sub = Settings(_env_file=None), discovery.service(service).subscription
     mine = {sub.queue, names.dead_letter_queue(sub.queue)}
     plan = build_plan(settings, [sub])
     needs = {("read", sub.queue)}
@@ -401,7 +401,7 @@ def test_each_service_may_do_what_it_does_and_nothing_to_other_services_queues(s
     for permission, resource in own_slice_needs(service):
         assert allowed(service, permission, resource), f"{service} needs {permission} {resource}"
     settings = Settings(_env_file=None)
-    for other in (s for s in SUBSCRIPTIONS if s.service != service):
+    for other in (s for s in discovery.subscriptions() if s.service != service):
         for queue in (other.queue, names.dead_letter_queue(other.queue)):
             for permission in ("configure", "write", "read"):
                 assert not allowed(service, permission, queue), f"{service} {permission} {queue}"

@@ -30,6 +30,7 @@ from outbox.tables import utcnow
 from tests.contracts.samples import sample
 from tests.support.fakes import RecordingUnitOfWork
 from workers.orders.bootstrap import bootstrap
+from workers.orders.settings import OrdersSettings
 from workers.orders.tables import TABLES, CustomerOrder, OrderHistory
 from workers.runtime.service import ServiceSpec
 
@@ -93,10 +94,10 @@ def kinds(uow: RecordingUnitOfWork) -> list[type[Any]]:
 async def saga(tmp_path: Path) -> AsyncIterator[Saga]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
     await create_tables(engine, TABLES)
-    settings = Settings(
+    own = OrdersSettings(
         _env_file=None, reserve_timeout_s=5, payment_timeout_s=7, shipment_timeout_s=9
     )
-    yield Saga(bootstrap(settings), session_factory(engine))
+    yield Saga(bootstrap(Settings(_env_file=None), own), session_factory(engine))
     await engine.dispose()
 
 
@@ -224,10 +225,10 @@ async def test_a_timer_for_a_finished_order_changes_nothing(saga: Saga) -> None:
 async def test_a_step_shorter_than_an_earlier_one_arms_its_own_timer(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'short.db'}")
     await create_tables(engine, TABLES)
-    settings = Settings(
+    own = OrdersSettings(
         _env_file=None, reserve_timeout_s=30, payment_timeout_s=4, shipment_timeout_s=60
     )
-    saga = Saga(bootstrap(settings), session_factory(engine))
+    saga = Saga(bootstrap(Settings(_env_file=None), own), session_factory(engine))
     try:
         await saga.place()
         reserved = await saga.send(StockReserved(order_id=saga.order_id, lines=saga.lines()))

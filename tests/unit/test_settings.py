@@ -14,11 +14,11 @@ from sqlalchemy.engine import make_url
 from config.settings import (
     DEV_API_KEY,
     DEV_API_KEY_ENTRY,
-    SERVICES,
     Environment,
     Settings,
     hash_api_key,
 )
+from workers.runtime.discovery import services
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 
@@ -27,7 +27,7 @@ SAFE_PRODUCTION: dict[str, Any] = {
     "broker_url": "amqp://warren:s3cr3t-Broker@rabbitmq:5672/warren",
     "management_password": "s3cr3t-Mgmt",
     "api_keys": [f"shop:{hash_api_key('a-real-key')}"],
-    "orders_db_url": "postgresql+asyncpg://warren:s3cr3t-Db@postgres:5432/warren_orders",
+    "billing_db_url": "postgresql+asyncpg://warren:s3cr3t-Db@postgres:5432/warren_billing",
 }
 
 
@@ -89,12 +89,12 @@ def test_the_dev_api_key_is_a_default_only_outside_production() -> None:
             "WARREN_GATEWAY_DB_URL",
         ),
         (
-            {"orders_db_url": "postgresql+asyncpg://warren:password@db/warren_orders"},
-            "WARREN_ORDERS_DB_URL",
+            {"billing_db_url": "postgresql+asyncpg://warren:password@db/warren_billing"},
+            "WARREN_BILLING_DB_URL",
         ),
         (
-            {"shipping_db_url": "postgresql+asyncpg://warren:changeme@db/warren_shipping"},
-            "WARREN_SHIPPING_DB_URL",
+            {"ledger_db_url": "postgresql+asyncpg://warren:changeme@db/warren_ledger"},
+            "WARREN_LEDGER_DB_URL",
         ),
     ],
 )
@@ -111,12 +111,12 @@ def test_production_refuses_one_unsafe_value_and_names_its_variable(
 
 def test_a_database_without_password_is_not_a_default_password() -> None:
     # peer or trust authentication, e.g. a socket connection in the same pod
-    production = settings(**SAFE_PRODUCTION, payments_db_url="postgresql+asyncpg:///payments")
+    production = settings(**SAFE_PRODUCTION, ledger_db_url="postgresql+asyncpg:///ledger")
 
-    assert production.database_url("payments") == "postgresql+asyncpg:///payments"
+    assert production.database_url("ledger") == "postgresql+asyncpg:///ledger"
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", [s.name for s in services()])
 def test_a_service_without_database_url_gets_its_own_sqlite_file_under_var_dir(
     tmp_path: Path, service: str
 ) -> None:
@@ -127,15 +127,19 @@ def test_a_service_without_database_url_gets_its_own_sqlite_file_under_var_dir(
 
 
 def test_each_service_keeps_its_own_database_url() -> None:
-    configured = settings(inventory_db_url="postgresql+asyncpg://w:x@db/inv")
+    configured = settings(billing_db_url="postgresql+asyncpg://w:x@db/billing")
 
-    assert configured.database_url("inventory") == "postgresql+asyncpg://w:x@db/inv"
-    assert configured.database_url("orders").startswith("sqlite+aiosqlite:///")
+    assert configured.database_url("billing") == "postgresql+asyncpg://w:x@db/billing"
+    assert configured.database_url("ledger").startswith("sqlite+aiosqlite:///")
 
 
-def test_an_unknown_service_has_no_database() -> None:
-    with pytest.raises(KeyError, match="unknown service 'billing'"):
-        settings().database_url("billing")
+def test_any_service_takes_its_database_url_from_its_own_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # no settings field per service: a service added later needs no change here
+    monkeypatch.setenv("WARREN_LOYALTY_POINTS_DB_URL", "postgresql+asyncpg://w:x@db/points")
+
+    assert settings().database_url("loyalty_points") == "postgresql+asyncpg://w:x@db/points"
 
 
 def connected_vhost(url: str) -> str:
@@ -177,6 +181,11 @@ def test_env_example_documents_every_setting() -> None:
     missing = sorted(
         f"WARREN_{field.upper()}"
         for field in Settings.model_fields
-        if f"WARREN_{field.upper()}" not in documented
+        if f"WARREN_{field.upper()}" not in documented and field != "db_urls"
     )
+    missing += [
+        f"WARREN_{s.name.upper()}_DB_URL"
+        for s in services()
+        if f"WARREN_{s.name.upper()}_DB_URL" not in documented
+    ]
     assert missing == []

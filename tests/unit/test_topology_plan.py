@@ -9,16 +9,16 @@ from contracts.base import Command, Message
 from contracts.registry import default_registry
 from contracts.topology import (
     DEAD_LETTER_EXCHANGE,
-    SUBSCRIPTIONS,
     dead_letter_queue,
     exchange_for,
     routing_key_for,
 )
 from tests.unit.broker_model import BrokerModel
+from workers.runtime.discovery import subscriptions
 from workers.runtime.topology import TopologyPlan, build_plan
 
 QUORUM_ONLY = ("x-delivery-limit", "x-dead-letter-strategy")
-WORK_QUEUES = [sub.queue for sub in SUBSCRIPTIONS]
+WORK_QUEUES = [sub.queue for sub in subscriptions()]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def queue_arguments(plan: TopologyPlan) -> dict[str, dict[str, object]]:
 
 
 def subscribers(message_name: str) -> set[str]:
-    return {sub.queue for sub in SUBSCRIPTIONS if message_name in sub.messages}
+    return {sub.queue for sub in subscriptions() if message_name in sub.messages}
 
 
 def test_the_plan_has_one_work_queue_per_subscription(plan: TopologyPlan) -> None:
@@ -109,7 +109,7 @@ def test_every_subscribed_message_is_bound_from_its_exchange_with_its_routing_ke
     plan: TopologyPlan,
 ) -> None:
     bindings = {(b.source, b.destination, b.routing_key) for b in plan.bindings}
-    for sub in SUBSCRIPTIONS:
+    for sub in subscriptions():
         for name in sub.messages:
             model = default_registry().newest(name)
             assert (exchange_for(model), sub.queue, routing_key_for(model)) in bindings

@@ -12,10 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from config.settings import Settings
 from contracts.base import Cents, ShortText, Sku
-from contracts.topology import subscription
 from outbox.db import SessionFactory
 from outbox.tables import utcnow
 from workers.inventory.handlers import HANDLERS
+from workers.inventory.service import SERVICE
 from workers.inventory.tables import INVENTORY_TABLES, StockItem
 from workers.runtime.service import ServiceSpec
 
@@ -67,8 +67,8 @@ def seed_stock(catalog_path: Path) -> Callable[[SessionFactory], Awaitable[None]
 def bootstrap(settings: Settings) -> ServiceSpec:
     """The inventory service: its queue, handlers, tables, and stock seeded from the catalog."""
     return ServiceSpec(
-        name="inventory",
-        subscription=subscription("inventory"),
+        name=SERVICE.name,
+        subscription=SERVICE.subscription,
         handlers=HANDLERS,
         tables=INVENTORY_TABLES,
         on_start=seed_stock(settings.catalog_path),

@@ -20,8 +20,8 @@ from loguru import logger
 from prometheus_client import Counter, Gauge
 
 from config.settings import Settings
-from contracts.topology import subscription
 from workers.ops.management import Management
+from workers.runtime.discovery import service
 
 BACKLOG = Gauge("warren_autoscaler_backlog_messages", "Ready + unacked messages seen.", ["service"])
 DESIRED = Gauge("warren_autoscaler_desired_replicas", "Replicas the policy asks for.", ["service"])
@@ -93,7 +93,7 @@ class Autoscaler:
         queues: dict[str, str] | None = None,
     ) -> None:
         self._settings, self._pools, self._policy = settings, pools, policy
-        self._queues = queues or {name: subscription(name).queue for name in pools}
+        self._queues = queues or {name: service(name).queue for name in pools}
         self._windows = {name: Recommendations(policy.stabilisation_s) for name in pools}
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ import typer
 import contracts
 from contracts.asyncapi import expected_files
 from contracts.registry import default_registry
+from workers.runtime.discovery import subscriptions
 
 __all__ = ["DEFAULT_DIR", "app", "differences", "export"]
 
@@ -91,7 +92,7 @@ def export(
     ] = False,
 ) -> None:
     """Write one JSON Schema per contract version plus asyncapi.json, or check they are current."""
-    expected = expected_files(default_registry())
+    expected = expected_files(default_registry(), subscriptions())
     if check:
         _check(directory, expected)
     else:

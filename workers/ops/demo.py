@@ -212,7 +212,7 @@ def show(outcomes: list[Outcome], console: Console, url: str, timeout_s: float) 
         table.add_row(short, o.order.card, o.order.items, status, o.reason or "", check)
     console.print(table)
     summary = Table(title="Summary", title_justify="left")
-    for column in ("expected", "orders", "as expected"):
+    for column in ("expected", "placed", "as expected"):
         summary.add_column(column, justify="left" if column == "expected" else "right")
     expected = Counter(o.order.expected for o in outcomes)
     matched = Counter(o.order.expected for o in outcomes if o.matched)

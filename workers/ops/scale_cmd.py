@@ -10,13 +10,12 @@ from typing import Annotated
 import typer
 from loguru import logger
 
-from config.settings import SERVICES, get_settings
+from config.settings import get_settings
 from workers.ops.autoscale import Autoscaler, ScalePolicy
 from workers.ops.pool import LocalPool
+from workers.runtime.discovery import worker_names
 from workers.runtime.logs import configure_logging
 from workers.runtime.service import serve_metrics
-
-WORKERS = tuple(s for s in SERVICES if s != "gateway")
 
 
 def policy_options(
@@ -37,8 +36,8 @@ def scale(
     interval: Annotated[float, typer.Option(help="Seconds between decisions.")] = 5.0,
 ) -> None:
     """Run worker processes and scale each service by its queue depth until Ctrl-C."""
-    chosen = services or list(WORKERS)
-    unknown = set(chosen) - set(WORKERS)
+    chosen = services or list(worker_names())
+    unknown = set(chosen) - set(worker_names())
     if unknown:
         raise typer.BadParameter(f"unknown worker(s): {', '.join(sorted(unknown))}")
     policy = policy_options(target, min_replicas, max_replicas, window, interval)

@@ -14,8 +14,9 @@ from rich.live import Live
 from rich.table import Table
 
 from config.settings import Settings, get_settings
-from contracts.topology import SUBSCRIPTIONS, dead_letter_queue
+from contracts.topology import dead_letter_queue
 from workers.ops.management import Management
+from workers.runtime.discovery import subscriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ async def snapshot(settings: Settings) -> list[ServiceStatus]:
         name.split("@", 1)[0].removesuffix("-worker").removesuffix("-api") for name in names
     )
     rows = []
-    for sub in SUBSCRIPTIONS:
+    for sub in subscriptions():
         queue = queues.get(sub.queue, {})
         rows.append(
             ServiceStatus(

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+import zlib
 from asyncio.subprocess import DEVNULL, PIPE, STDOUT
 from collections import deque
 from collections.abc import Awaitable
@@ -17,11 +18,14 @@ import httpx
 from rich.console import Console
 from rich.text import Text
 
-from config.settings import SERVICES
-
 T = TypeVar("T")
 TAIL_LINES = 20
-STYLES = dict(zip(SERVICES, ("cyan", "magenta", "green", "yellow", "blue"), strict=True))
+PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "red")
+
+
+def style_of(name: str) -> str:
+    """A colour for a service's log prefix: stable for a name, whatever services exist."""
+    return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
 
 
 @dataclass
@@ -83,7 +87,7 @@ class Supervisor:
 
     async def _follow(self, child: Child) -> None:
         assert child.process is not None and child.process.stdout is not None
-        prefix = (f"{child.name:<9}| ", STYLES[child.name])
+        prefix = (f"{child.name:<9}| ", style_of(child.name))
         async for raw in child.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             child.tail.append(line)

@@ -12,13 +12,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from config.settings import DEV_API_KEY, DEV_API_KEY_ENTRY, SERVICES, Settings, get_settings
+from config.settings import DEV_API_KEY, DEV_API_KEY_ENTRY, Settings, get_settings
 from workers.ops.autoscale import ScalePolicy
 from workers.ops.demo import local_url, run_demo
 from workers.ops.scale_cmd import run_scaler
 from workers.ops.supervisor import Child, Supervisor
+from workers.runtime.discovery import worker_names
 
-WORKERS = tuple(s for s in SERVICES if s != "gateway")
 STOP_MARGIN_S = 10.0
 
 
@@ -29,7 +29,7 @@ def plan_children(metrics_port_base: int, json_logs: bool) -> list[Child]:
     env["_TYPER_STANDARD_TRACEBACK"] = "1"  # plain tracebacks read better between prefixed logs
     workers = [
         Child(name, env | {"WARREN_METRICS_PORT": str(metrics_port_base + i)})
-        for i, name in enumerate(WORKERS, start=1)
+        for i, name in enumerate(worker_names(), start=1)
     ]
     return [Child("gateway", env), *workers]
 
@@ -48,7 +48,7 @@ def print_banner(console: Console, settings: Settings, api_url: str, metrics_bas
     grid.add_row("API docs", f"{api_url}/docs")
     grid.add_row("RabbitMQ UI", f"{settings.management_url}  (user {settings.management_user})")
     grid.add_row("metrics", f"gateway   {api_url}/metrics")
-    for i, name in enumerate(WORKERS, start=1):
+    for i, name in enumerate(worker_names(), start=1):
         grid.add_row("", f"{name:<9} {local_url(settings.metrics_host, metrics_base + i)}/metrics")
     grid.add_row("data", f"{settings.var_dir}/ (SQLite; stop, then rm -rf it to start afresh)")
     console.rule("[bold green]Warren is up")
@@ -92,7 +92,7 @@ async def run_up(options: UpOptions, settings: Settings, console: Console) -> in
             print_banner(console, settings, api_url, options.metrics_port_base)
             if options.autoscale:
                 scaler = asyncio.create_task(
-                    run_scaler(list(WORKERS), ScalePolicy(), base=1, stop=supervisor.stop)
+                    run_scaler(list(worker_names()), ScalePolicy(), base=1, stop=supervisor.stop)
                 )
             await supervisor.unless_stopped(_after_ready(supervisor, options, api_url))
         await supervisor.stop.wait()

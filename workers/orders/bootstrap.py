@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from config.settings import Settings
-from contracts.topology import subscription
 from workers.orders.handlers import handlers
-from workers.orders.model import StepTimeouts
+from workers.orders.service import SERVICE
+from workers.orders.settings import OrdersSettings
 from workers.orders.tables import TABLES
 from workers.runtime.service import ServiceSpec
 
 
-def timeouts(settings: Settings) -> StepTimeouts:
-    """The step timeouts configured for this process."""
-    return StepTimeouts(
-        reserve_stock=timedelta(seconds=settings.reserve_timeout_s),
-        capture_payment=timedelta(seconds=settings.payment_timeout_s),
-        arrange_shipment=timedelta(seconds=settings.shipment_timeout_s),
-    )
-
-
-def bootstrap(settings: Settings) -> ServiceSpec:
+def bootstrap(settings: Settings, own: OrdersSettings | None = None) -> ServiceSpec:
     """The orders worker: the saga's handlers, its tables and its queue."""
+    own = own or OrdersSettings()
     return ServiceSpec(
-        name="orders",
-        subscription=subscription("orders"),
-        handlers=handlers(timeouts(settings)),
+        name=SERVICE.name,
+        subscription=SERVICE.subscription,
+        handlers=handlers(own.timeouts()),
         tables=TABLES,
     )

@@ -27,15 +27,15 @@ from contracts.orders import (
 )
 from contracts.payments import CapturePayment, PaymentCaptured, PaymentDeclined, PaymentRefunded
 from contracts.shipping import ArrangeShipment, ShipmentArranged
-from contracts.topology import subscription
 from outbox.db import rows
 from outbox.tables import core_table, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.orders.model import WAITING_ON, StepTimeouts, can_cancel, compensation, total_cents
+from workers.orders.service import SERVICE
 from workers.orders.tables import CustomerOrder, OrderHistory
 from workers.runtime.consumer import Handler
 
-SAGA_QUEUE = subscription("orders").queue
+SAGA_QUEUE = SERVICE.queue
 Env = Envelope[Any]
 
 

@@ -6,15 +6,13 @@ from typing import Any
 
 from config.settings import Settings
 from contracts.envelope import Envelope
-from contracts.topology import subscription
 from outbox.unit_of_work import UnitOfWork
 from workers.payments.handlers import HANDLERS, PaymentHandler
 from workers.payments.provider import CardProvider, SimulatedCardProvider
+from workers.payments.service import SERVICE
 from workers.payments.tables import PAYMENT_TABLES
 from workers.runtime.consumer import Handler
 from workers.runtime.service import ServiceSpec
-
-SERVICE = "payments"
 
 
 def _bind(handler: PaymentHandler, provider: CardProvider) -> Handler:
@@ -33,8 +31,8 @@ def bootstrap(settings: Settings, provider: CardProvider | None = None) -> Servi
         name: _bind(handler, card_provider) for name, handler in HANDLERS.items()
     }
     return ServiceSpec(
-        name=SERVICE,
-        subscription=subscription(SERVICE),
+        name=SERVICE.name,
+        subscription=SERVICE.subscription,
         handlers=handlers,
         tables=PAYMENT_TABLES,
     )

@@ -13,12 +13,13 @@ from loguru import logger
 from prometheus_client import start_http_server
 
 from config.settings import Settings
-from contracts.topology import SUBSCRIPTIONS, Subscription, dead_letter_queue
+from contracts.topology import Subscription, dead_letter_queue
 from outbox.amqp import ConfirmedPublisher, connect
 from outbox.db import SessionFactory, create_engine, create_tables, session_factory
 from outbox.relay import Relay
 from outbox.tables import MESSAGING_TABLES
 from workers.runtime.consumer import Consumer, Handler
+from workers.runtime.discovery import subscriptions
 from workers.runtime.logs import configure_logging
 from workers.runtime.topology import apply_plan, build_plan, only_queues
 from workers.runtime.tracing import Spans
@@ -43,7 +44,7 @@ async def declare_topology(
 
     `own` is for least-privileged broker users; `warren topology apply` declares the rest.
     """
-    plan = build_plan(settings, {s.queue: s for s in (*SUBSCRIPTIONS, own)}.values())
+    plan = build_plan(settings, {s.queue: s for s in (*subscriptions(), own)}.values())
     mine = {own.queue, dead_letter_queue(own.queue)}
     if settings.declare_topology == "own":
         await apply_plan(connection, only_queues(plan, mine))

@@ -19,7 +19,8 @@ from loguru import logger
 from config.settings import Settings
 from contracts import topology as names
 from contracts.registry import default_registry
-from contracts.topology import SUBSCRIPTIONS, Subscription
+from contracts.topology import Subscription
+from workers.runtime import discovery
 
 
 class TopologyConflict(RuntimeError):
@@ -83,10 +84,10 @@ def delay_queue_arguments(settings: Settings, level: int) -> dict[str, Any]:
 
 
 def build_plan(
-    settings: Settings, subscriptions: Iterable[Subscription] = SUBSCRIPTIONS
+    settings: Settings, subscriptions: Iterable[Subscription] | None = None
 ) -> TopologyPlan:
     """Every exchange, queue and binding Warren needs for these subscriptions."""
-    subs = tuple(subscriptions)
+    subs = tuple(discovery.subscriptions() if subscriptions is None else subscriptions)
     exchanges = {names.exchange_for(m) for m in default_registry()}
     queues: list[QueueSpec] = []
     bindings: list[BindingSpec] = []

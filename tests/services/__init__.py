@@ -1,0 +1,1 @@
+"""Tests that belong to one service each: `tests/services/<name>/`."""
