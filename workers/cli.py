@@ -102,6 +102,12 @@ def new_service(
         raise typer.BadParameter(str(exc)) from exc
     for path in written:
         typer.echo(f"created {path.relative_to(ROOT)}")
+    if find_spec("ruff") is not None:  # sorted imports and the project's format, when installed
+        files = [str(p) for p in written if p.suffix == ".py"]
+        subprocess.run(
+            [sys.executable, "-m", "ruff", "check", "-q", "--select", "I", "--fix", *files]
+        )
+        subprocess.run([sys.executable, "-m", "ruff", "format", "-q", *files])
     # A fresh interpreter discovers the new package (this one cached the services it found).
     for command in (["contracts", "export"], ["generate"]):
         subprocess.run([sys.executable, "-m", "workers.cli", *command], cwd=ROOT, check=True)

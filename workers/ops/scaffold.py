@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from string import Template
+from uuid import NAMESPACE_URL, uuid5
 
 from workers.ops.generate import ROOT
 
@@ -38,6 +39,7 @@ def planned_files(name: str, description: str, root: Path = ROOT) -> dict[Path, 
     if not NAME.fullmatch(name):
         raise ValueError(f"{name!r}: a service name is lower-case letters, digits and _")
     values = {"name": name, "Camel": camel(name), "package": f"workers.{name}"}
+    values["example_id"] = str(uuid5(NAMESPACE_URL, f"warren:{name}"))
     values["description"] = description or f"the {name} service"
     files = {
         root / target.format(name=name): Template((TEMPLATES / template).read_text()).substitute(
