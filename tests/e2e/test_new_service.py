@@ -1,7 +1,9 @@
-"""`warren new service` in a fresh clone: only new and regenerated files, and a service that works."""
+"""`warren new service` in a fresh clone: only new and regenerated files; the service works."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
@@ -72,11 +74,11 @@ def test_the_new_service_passes_lint_and_its_own_tests(clone: Path) -> None:
 async def test_the_new_service_consumes_and_handles_a_message_once(
     clone: Path, amqp_url: str, tmp_path: Path
 ) -> None:
-    env = {"WARREN_BROKER_URL": amqp_url, "WARREN_VAR_DIR": str(tmp_path), "PATH": ""}
-    env |= {"WARREN_LOG_JSON": "false", "WARREN_ENV": "test"}
+    env = os.environ | {"WARREN_BROKER_URL": amqp_url, "WARREN_VAR_DIR": str(tmp_path)}
+    env |= {"WARREN_LOG_JSON": "false", "WARREN_ENV": "test", "WARREN_METRICS_PORT": ""}
     run(clone, "workers.cli", "topology", "apply", env=env)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "worker", "probe"], cwd=clone, env=env
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "workers.cli", "worker", "probe", cwd=clone, env=env
     )
     try:
         await send_twice(clone, amqp_url)
@@ -96,7 +98,7 @@ async def test_the_new_service_consumes_and_handles_a_message_once(
         assert await wait_for(handled, timeout=60, what="both deliveries handled") == [1, 1, 2]
     finally:
         worker.terminate()
-        worker.wait(30)
+        await asyncio.wait_for(worker.wait(), 30)
 
 
 async def send_twice(clone: Path, amqp_url: str) -> None:
