@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     prefetch: Annotated[int, Field(ge=1, le=2000)] = 32
     handler_batch_size: Annotated[int, Field(ge=1, le=2000)] = 16
     delivery_limit: Annotated[int, Field(ge=1, le=1000)] = 10
+    unrouted_max_length: Annotated[int, Field(ge=1)] = 100_000
     immediate_retries: Annotated[int, Field(ge=0, le=10)] = 2
     immediate_retry_base_s: Annotated[float, Field(gt=0, le=5)] = 0.05
     delayed_retries: Annotated[int, Field(ge=0, le=50)] = 5

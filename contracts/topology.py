@@ -6,6 +6,7 @@ AsyncAPI document all ask this module.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from contracts.base import Command, Message
@@ -13,6 +14,11 @@ from contracts.base import Command, Message
 DEAD_LETTER_EXCHANGE = "warren.dlx"
 DELAY_PREFIX = "warren.delay"
 DELAY_DELIVERY_EXCHANGE = f"{DELAY_PREFIX}.deliver"
+# Events nobody subscribes to yet: the event exchanges' alternate exchange and its parking queue.
+UNROUTED_EXCHANGE = "warren.unrouted"
+UNROUTED_QUEUE = "warren.unrouted"
+UNROUTED_POLICY = "warren-unrouted"
+EVENTS_SUFFIX = ".events"
 
 
 def context_of(message_name: str) -> str:
@@ -27,7 +33,17 @@ def command_exchange(context: str) -> str:
 
 def event_exchange(context: str) -> str:
     """A context publishes its events on its event exchange (topic)."""
-    return f"{context}.events"
+    return f"{context}{EVENTS_SUFFIX}"
+
+
+def is_event_exchange(exchange: str) -> bool:
+    """Whether `exchange` is a context's event exchange (its unroutable messages are parked)."""
+    return exchange.endswith(EVENTS_SUFFIX) and "." not in exchange.removesuffix(EVENTS_SUFFIX)
+
+
+def event_exchange_pattern() -> str:
+    """A regular expression matching every event exchange name, for a broker policy."""
+    return rf"^[^.]+{re.escape(EVENTS_SUFFIX)}$"
 
 
 def exchange_for(message: type[Message]) -> str:

@@ -20,6 +20,11 @@ OUTBOX_PUBLISH_FAILURES = Counter(
     "Outbox publishes that failed and will be retried.",
     ["service", "error"],
 )
+OUTBOX_UNROUTABLE = Counter(
+    "warren_outbox_unroutable_total",
+    "Outbox publishes the broker returned because no queue is bound; the row is retried.",
+    ["service", "exchange"],
+)
 OUTBOX_PUBLISH_SECONDS = Histogram(
     "warren_outbox_publish_seconds",
     "From publish to broker confirm, per message.",

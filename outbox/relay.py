@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiormq.exceptions import PublishError
 from loguru import logger
 from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +38,7 @@ from outbox.metrics import (
 )
 from outbox.retention import RetentionJob
 from outbox.tables import OUTBOX, OutboxMessage, RelayLease, UtcDateTime, utcnow
+from outbox.unroutable import Unroutable, report_unroutable
 
 LEASE_NAME = "relay"
 
@@ -224,6 +226,10 @@ class Relay:
             await self._publisher.publish(
                 message, exchange, routing_key, timeout=self._settings.relay_publish_timeout_s
             )
+        except PublishError as exc:
+            OUTBOX_PUBLISH_FAILURES.labels(self.service, Unroutable.__name__).inc()
+            returned = Unroutable(exchange, routing_key)
+            raise report_unroutable(self.service, row.id, row.type, returned) from exc
         except Exception as exc:
             OUTBOX_PUBLISH_FAILURES.labels(self.service, type(exc).__name__).inc()
             raise

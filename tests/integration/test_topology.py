@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from urllib.parse import quote
 
 import aio_pika
+import httpx
 
 from config.settings import Settings
-from contracts.topology import work_queue
+from contracts.topology import (
+    UNROUTED_EXCHANGE,
+    UNROUTED_POLICY,
+    UNROUTED_QUEUE,
+    event_exchange,
+    event_exchange_pattern,
+    work_queue,
+)
 from tests.support.harness import REPO
 
 
@@ -78,3 +87,48 @@ async def test_check_explains_a_delivery_limit_lower_than_the_retry_budget(
         )
     finally:
         await _delete(test_settings, payments)
+
+
+async def test_an_event_exchange_without_alternate_exchange_is_kept_and_a_policy_fixes_it(
+    test_settings: Settings, management: httpx.AsyncClient, rabbit_vhost: str
+) -> None:
+    # given an event exchange declared before events were parked: without alternate exchange
+    events = event_exchange("shipping")
+    connection = await aio_pika.connect(test_settings.amqp_url())
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(events)
+        await channel.declare_exchange(events, aio_pika.ExchangeType.TOPIC, durable=True)
+
+    # when the topology is applied, then it keeps the exchange rather than failing
+    applied = warren(test_settings, "apply")
+    assert applied.returncode == 0, applied.stderr
+    # and the check explains what that costs and how to fix it without deleting anything
+    drifted = warren(test_settings, "check")
+    assert drifted.returncode == 1
+    assert f"exchange {events}: has no alternate exchange" in drifted.stderr
+    assert "rabbitmqctl set_policy" in drifted.stderr
+
+    # when the operator sets the policy the check proposes
+    policy = f"/api/policies/{quote(rabbit_vhost, safe='')}/{UNROUTED_POLICY}"
+    definition = {
+        "pattern": event_exchange_pattern(),
+        "definition": {"alternate-exchange": UNROUTED_EXCHANGE},
+        "apply-to": "exchanges",
+    }
+    (await management.put(policy, json=definition)).raise_for_status()
+    try:
+        # then the check is satisfied and an event with no subscriber is parked, not returned
+        clean = warren(test_settings, "check")
+        assert clean.returncode == 0, clean.stderr
+        connection = await aio_pika.connect(test_settings.amqp_url())
+        async with connection:
+            channel = await connection.channel(on_return_raises=True)
+            exchange = await channel.get_exchange(events)
+            message = aio_pika.Message(b"{}", message_id="parked-by-policy")
+            await exchange.publish(message, "shipping.NobodyListens", mandatory=True)
+            parked = await (await channel.get_queue(UNROUTED_QUEUE)).get(fail=False)
+            assert parked is not None and parked.message_id == "parked-by-policy"
+            await parked.ack()
+    finally:
+        await management.delete(policy)

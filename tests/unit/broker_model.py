@@ -1,8 +1,10 @@
 """A tiny model of RabbitMQ routing over a `TopologyPlan`, so routing is testable without a broker.
 
 Topic exchanges: a binding key is words separated by dots; `*` matches exactly one word, `#`
-zero or more. Direct exchanges match the key exactly. Exchange-to-exchange bindings are
-followed; a queue reached along several paths receives one copy, as in RabbitMQ.
+zero or more. Direct exchanges match the key exactly; fanout exchanges match every key.
+Exchange-to-exchange bindings are followed; a queue reached along several paths receives one
+copy, as in RabbitMQ. An exchange none of whose bindings match passes the message to its
+`alternate-exchange`, if it has one.
 """
 
 from __future__ import annotations
@@ -38,11 +40,17 @@ class BrokerModel:
 
     plan: TopologyPlan
     _types: dict[str, str] = field(init=False)
+    _alternates: dict[str, str] = field(init=False)
     _bindings: dict[str, list[BindingSpec]] = field(init=False)
     queue_arguments: dict[str, dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
         self._types = {spec.name: spec.type for spec in self.plan.exchanges}
+        self._alternates = {
+            spec.name: spec.arguments["alternate-exchange"]
+            for spec in self.plan.exchanges
+            if "alternate-exchange" in spec.arguments
+        }
         self._bindings = defaultdict(list)
         for binding in self.plan.bindings:
             self._bindings[binding.source].append(binding)
@@ -60,9 +68,14 @@ class BrokerModel:
             seen.add(source)
             if source not in self._types:
                 raise LookupError(f"exchange {source!r} is not declared by the plan")
-            for binding in self._bindings[source]:
-                if not self._matches(source, binding.routing_key, routing_key):
-                    continue
+            matching = [
+                b
+                for b in self._bindings[source]
+                if self._matches(source, b.routing_key, routing_key)
+            ]
+            if not matching and source in self._alternates:
+                pending.append(self._alternates[source])
+            for binding in matching:
                 if binding.destination_type == "exchange":
                     pending.append(binding.destination)
                 else:
@@ -70,6 +83,8 @@ class BrokerModel:
         return queues
 
     def _matches(self, exchange: str, binding_key: str, routing_key: str) -> bool:
+        if self._types[exchange] == "fanout":
+            return True
         if self._types[exchange] == "direct":
             return binding_key == routing_key
         return topic_matches(binding_key, routing_key)

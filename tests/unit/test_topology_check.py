@@ -1,6 +1,7 @@
-"""`warren topology check` explains how a live queue differs from the plan (DESIGN §4).
+"""`warren topology check` explains how a live queue or exchange differs from the plan.
 
-The live queues are shaped like the management API's `/api/queues/{vhost}/{name}` answer.
+The live queues are shaped like the management API's `/api/queues/{vhost}/{name}` answer, the
+exchanges like its `/api/exchanges/{vhost}/{name}` answer.
 """
 
 from __future__ import annotations
@@ -10,9 +11,18 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
-from contracts.topology import DEAD_LETTER_EXCHANGE, delay_exchange, delay_queue
-from workers.ops.topology_check import Difference, check_queue
-from workers.runtime.topology import QueueSpec, build_plan
+from contracts.topology import (
+    DEAD_LETTER_EXCHANGE,
+    UNROUTED_EXCHANGE,
+    UNROUTED_POLICY,
+    UNROUTED_QUEUE,
+    delay_exchange,
+    delay_queue,
+    event_exchange,
+    event_exchange_pattern,
+)
+from workers.ops.topology_check import Difference, check_exchange, check_queue
+from workers.runtime.topology import ExchangeSpec, QueueSpec, build_plan
 
 QUEUE = "orders.saga"
 
@@ -221,3 +231,82 @@ def test_several_differences_are_all_reported(
     found = check_queue(specs[QUEUE], live, settings)
 
     assert len(found) == 3, problems(found)
+
+
+# Exchanges: the event exchanges' alternate exchange ------------------------------------------
+
+
+def live_exchange(
+    spec: ExchangeSpec, *, policy: str | None = None, **arguments: Any
+) -> dict[str, Any]:
+    """The management API's view of an exchange declared with `arguments` (not the plan's)."""
+    return {"name": spec.name, "type": spec.type, "arguments": arguments, "policy": policy}
+
+
+@pytest.fixture(scope="module")
+def exchanges(settings: Settings) -> dict[str, ExchangeSpec]:
+    return {spec.name: spec for spec in build_plan(settings).exchanges}
+
+
+def test_an_exchange_declared_from_the_plan_has_no_differences(
+    exchanges: dict[str, ExchangeSpec],
+) -> None:
+    for spec in exchanges.values():
+        live = live_exchange(spec, **spec.arguments)
+        assert check_exchange(spec, live, {}, "warren") == [], spec.name
+
+
+def test_an_event_exchange_without_alternate_exchange_is_reported_with_a_policy_fix(
+    exchanges: dict[str, ExchangeSpec],
+) -> None:
+    # given an event exchange declared before Warren parked unroutable events
+    spec = exchanges[event_exchange("orders")]
+
+    found = check_exchange(spec, live_exchange(spec), {}, "warren")
+
+    assert len(found) == 1, problems(found)
+    assert found[0].subject == "exchange orders.events"
+    assert "has no alternate exchange" in found[0].problem
+    assert UNROUTED_QUEUE in found[0].problem
+    assert "rabbitmqctl set_policy -p warren --apply-to exchanges" in found[0].fix
+    assert event_exchange_pattern() in found[0].fix
+    assert f'{{"alternate-exchange":"{UNROUTED_EXCHANGE}"}}' in found[0].fix
+
+
+def test_an_alternate_exchange_set_by_policy_counts(exchanges: dict[str, ExchangeSpec]) -> None:
+    spec = exchanges[event_exchange("payments")]
+    policies = {
+        UNROUTED_POLICY: {
+            "name": UNROUTED_POLICY,
+            "definition": {"alternate-exchange": UNROUTED_EXCHANGE},
+        }
+    }
+
+    live = live_exchange(spec, policy=UNROUTED_POLICY)
+
+    assert check_exchange(spec, live, policies, "warren") == []
+    # and a policy that sets something else does not
+    other = {UNROUTED_POLICY: {"definition": {"federation-upstream-set": "all"}}}
+    assert len(check_exchange(spec, live, other, "warren")) == 1
+
+
+def test_an_alternate_exchange_other_than_the_plans_is_named(
+    exchanges: dict[str, ExchangeSpec],
+) -> None:
+    spec = exchanges[event_exchange("inventory")]
+    live = live_exchange(spec, **{"alternate-exchange": "legacy.unrouted"})
+
+    found = check_exchange(spec, live, {}, "warren")
+
+    assert len(found) == 1, problems(found)
+    assert "'legacy.unrouted', the plan says 'warren.unrouted'" in found[0].problem
+
+
+def test_a_missing_or_retyped_exchange_is_reported(exchanges: dict[str, ExchangeSpec]) -> None:
+    spec = exchanges[UNROUTED_EXCHANGE]
+
+    (missing,) = check_exchange(spec, None, {}, "warren")
+    (retyped,) = check_exchange(spec, live_exchange(spec) | {"type": "topic"}, {}, "warren")
+
+    assert missing.problem == "is missing"
+    assert retyped.problem == "is topic, the plan says fanout"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from config.settings import Settings
-from contracts.base import Command, Message
+from contracts.base import Command, Event, Message
 from contracts.registry import default_registry
 from contracts.topology import (
     DEAD_LETTER_EXCHANGE,
+    UNROUTED_EXCHANGE,
+    UNROUTED_QUEUE,
     dead_letter_queue,
     exchange_for,
     routing_key_for,
@@ -90,10 +92,11 @@ def test_a_published_contract_reaches_exactly_the_queues_that_subscribe_to_it(
     # when the broker routes it
     reached = broker.route(exchange_for(model), routing_key_for(model))
 
-    # then it reaches its subscribers, every version alike; nothing is unroutable, which the
-    # relay's mandatory publish would retry forever
+    # then it reaches its subscribers, every version alike, and never the parking queue: today
+    # every contract has a subscriber
     assert reached == subscribers(model.NAME)
-    assert reached, f"{model.type_name()} has no subscriber: its publishes would be unroutable"
+    assert reached, f"{model.type_name()} has no subscriber: it would only be parked"
+    assert UNROUTED_QUEUE not in reached
 
 
 @pytest.mark.parametrize(
@@ -142,3 +145,43 @@ def test_classic_queues_leave_out_the_quorum_only_arguments_but_still_dead_lette
             str(arguments[queue]["x-dead-letter-routing-key"]),
         )
         assert reached == {dead_letter_queue(queue)}
+
+
+@pytest.mark.parametrize("model", list(default_registry()), ids=lambda m: m.type_name())
+def test_an_event_nobody_subscribes_to_is_parked_and_a_command_stays_unroutable(
+    settings: Settings, model: type[Message]
+) -> None:
+    # given a broker where no service has subscribed to anything yet
+    broker = BrokerModel(build_plan(settings, []))
+
+    # when a contract is published where the unit of work publishes it
+    reached = broker.route(exchange_for(model), routing_key_for(model))
+
+    # then an event lands in the parking queue (published, findable); a command reaches nothing,
+    # which the relay's mandatory publish turns into a visible, backed-off error
+    assert reached == ({UNROUTED_QUEUE} if issubclass(model, Event) else set())
+
+
+def test_only_event_exchanges_have_the_alternate_exchange(plan: TopologyPlan) -> None:
+    events = {exchange_for(m) for m in default_registry() if issubclass(m, Event)}
+    alternates = {spec.name: spec.arguments.get("alternate-exchange") for spec in plan.exchanges}
+
+    assert {name for name, alternate in alternates.items() if alternate} == events
+    assert all(alternates[name] == UNROUTED_EXCHANGE for name in events)
+
+
+@pytest.mark.parametrize("queue_type", ["quorum", "classic"])
+def test_the_parking_queue_is_bounded_and_refuses_rather_than_drops_when_full(
+    queue_type: str,
+) -> None:
+    settings = Settings(_env_file=None, queue_type=queue_type, unrouted_max_length=500)
+    plan = build_plan(settings)
+
+    assert queue_arguments(plan)[UNROUTED_QUEUE] == {
+        "x-queue-type": queue_type,
+        "x-max-length": 500,
+        "x-overflow": "reject-publish",
+    }
+    assert {spec.name: spec.type for spec in plan.exchanges}[UNROUTED_EXCHANGE] == "fanout"
+    # a fanout binding takes every routing key, from every event exchange
+    assert BrokerModel(plan).route(UNROUTED_EXCHANGE, "any.Thing") == {UNROUTED_QUEUE}

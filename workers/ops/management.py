@@ -59,6 +59,10 @@ class Management:
         """Every exchange of the vhost."""
         return list(await self._get(f"/exchanges/{_q(self.vhost)}"))
 
+    async def policies(self) -> list[dict[str, Any]]:
+        """Every policy of the vhost, with its pattern and definition."""
+        return list(await self._get(f"/policies/{_q(self.vhost)}"))
+
     async def bindings(self) -> list[dict[str, Any]]:
         """Every binding of the vhost."""
         return list(await self._get(f"/bindings/{_q(self.vhost)}"))

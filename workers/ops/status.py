@@ -1,4 +1,4 @@
-"""`warren status`: services, their processes, queue depths and rates, live."""
+"""`warren status`: services, their processes, queue depths and rates, and their outboxes, live."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from config.settings import Settings, get_settings
 from contracts.topology import dead_letter_queue
 from workers.ops.management import Management
+from workers.ops.outbox_status import outbox_snapshot, render_outboxes
 from workers.runtime.discovery import subscriptions
 
 
@@ -103,17 +104,22 @@ def status(
     once: Annotated[bool, typer.Option(help="Print one snapshot and exit.")] = False,
     every: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
 ) -> None:
-    """Show services, processes, queue depths and rates (live until Ctrl-C)."""
+    """Show services, processes, queue depths and rates, and outbox backlogs (live until Ctrl-C)."""
     settings = get_settings()
+
+    async def view() -> Group:
+        queues, outboxes = await asyncio.gather(snapshot(settings), outbox_snapshot(settings))
+        return Group(render(queues), render_outboxes(outboxes))
+
     if once:
-        Console().print(render(asyncio.run(snapshot(settings))))
+        Console().print(asyncio.run(view()))
         return
 
     async def watch() -> None:
-        with Live(render(await snapshot(settings)), refresh_per_second=4) as live:
+        with Live(await view(), refresh_per_second=4) as live:
             while True:
                 await asyncio.sleep(every)
-                live.update(render(await snapshot(settings)))
+                live.update(await view())
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(watch())

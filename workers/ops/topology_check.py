@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from config.settings import Settings
+from contracts import topology as names
 from workers.ops.management import Management
-from workers.runtime.topology import QueueSpec, TopologyPlan
+from workers.runtime.topology import ExchangeSpec, QueueSpec, TopologyPlan
 
 REAPPLY = "delete the queue once it is empty, then run `warren topology apply`"
+REDECLARE_EXCHANGE = "delete the exchange, then run `warren topology apply`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,32 +100,63 @@ def _check_delivery_limit(name: str, limit: Any, settings: Settings) -> list[Dif
     return []
 
 
+def check_exchange(
+    spec: ExchangeSpec, live: dict[str, Any] | None, policies: dict[str, Any], vhost: str
+) -> list[Difference]:
+    """The differences between one planned exchange and the live one (`policies` by name)."""
+    name = f"exchange {spec.name}"
+    if live is None:
+        return [Difference(name, "is missing", "run `warren topology apply`")]
+    if live["type"] != spec.type:
+        problem = f"is {live['type']}, the plan says {spec.type}"
+        return [Difference(name, problem, REDECLARE_EXCHANGE)]
+    policy = (policies.get(live.get("policy") or "") or {}).get("definition") or {}
+    found = []
+    for key, wanted in spec.arguments.items():
+        actual = (live.get("arguments") or {}).get(key, policy.get(key))
+        if actual == wanted:
+            continue
+        if key == "alternate-exchange":
+            found.append(_alternate_exchange_difference(name, actual, wanted, vhost))
+        else:
+            problem = f"has {key}={actual!r}, the plan says {wanted!r}"
+            found.append(Difference(name, problem, REDECLARE_EXCHANGE))
+    return found
+
+
+def _alternate_exchange_difference(name: str, actual: Any, wanted: str, vhost: str) -> Difference:
+    consequence = (
+        "an event no queue subscribes to is returned to the relay and retried "
+        f"instead of parked in {names.UNROUTED_QUEUE}"
+    )
+    problem = f"has no alternate exchange: {consequence}"
+    if actual:
+        problem = f"has alternate exchange {actual!r}, the plan says {wanted!r}: {consequence}"
+    definition = json.dumps({"alternate-exchange": wanted}, separators=(",", ":"))
+    fix = (
+        f"rabbitmqctl set_policy -p {vhost} --apply-to exchanges {names.UNROUTED_POLICY} "
+        f"'{names.event_exchange_pattern()}' '{definition}' (no downtime), or delete the "
+        "exchange and run `warren topology apply`"
+    )
+    return Difference(name, problem, fix)
+
+
 async def check(
     plan: TopologyPlan, settings: Settings, vhost: str | None = None
 ) -> list[Difference]:
     """Every difference between the live vhost and the plan."""
     async with Management(settings, vhost) as api:
         exchanges = {e["name"]: e for e in await api.exchanges()}
+        policies = {p["name"]: p for p in await api.policies()}
         queues = {q["name"]: q for q in await api.queues()}
         bindings = {
             (b["source"], b["destination"], b["destination_type"], b["routing_key"])
             for b in await api.bindings()
         }
+        vhost = api.vhost
     found: list[Difference] = []
     for spec in plan.exchanges:
-        live = exchanges.get(spec.name)
-        if live is None:
-            found.append(
-                Difference(f"exchange {spec.name}", "is missing", "run `warren topology apply`")
-            )
-        elif live["type"] != spec.type:
-            found.append(
-                Difference(
-                    f"exchange {spec.name}",
-                    f"is {live['type']}, the plan says {spec.type}",
-                    "delete the exchange, then run `warren topology apply`",
-                )
-            )
+        found += check_exchange(spec, exchanges.get(spec.name), policies, vhost)
     for queue in plan.queues:
         found += check_queue(queue, queues.get(queue.name), settings)
     for b in plan.bindings:

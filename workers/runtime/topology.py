@@ -3,6 +3,7 @@
 Work queues are quorum queues with an explicit delivery-limit and a dead-letter exchange, so a
 message that crashes its worker in a loop ends in `Q.dlq`. Delay level `L` is a queue with TTL
 `unit * 2**L` that dead-letters into level `L-1`; the routing key carries the delay bits.
+Event exchanges park what no queue takes in `warren.unrouted` through their alternate exchange.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aio_pika import ExchangeType
-from aio_pika.abc import AbstractConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection
 from aiormq.exceptions import ChannelPreconditionFailed
 from loguru import logger
 
@@ -31,6 +32,7 @@ class TopologyConflict(RuntimeError):
 class ExchangeSpec:
     name: str
     type: str = "topic"
+    arguments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +85,30 @@ def delay_queue_arguments(settings: Settings, level: int) -> dict[str, Any]:
     }
 
 
+def unrouted_queue_arguments(settings: Settings) -> dict[str, Any]:
+    """Arguments of the parking queue: bounded, and refusing (not dropping) when full."""
+    return {
+        "x-queue-type": settings.queue_type,
+        "x-max-length": settings.unrouted_max_length,
+        "x-overflow": "reject-publish",
+    }
+
+
+def exchange_spec(name: str) -> ExchangeSpec:
+    """A contract exchange; an event exchange sends what no queue takes to the parking queue."""
+    if names.is_event_exchange(name):
+        return ExchangeSpec(name, arguments={"alternate-exchange": names.UNROUTED_EXCHANGE})
+    return ExchangeSpec(name)
+
+
 def build_plan(
     settings: Settings, subscriptions: Iterable[Subscription] | None = None
 ) -> TopologyPlan:
     """Every exchange, queue and binding Warren needs for these subscriptions."""
     subs = tuple(discovery.subscriptions() if subscriptions is None else subscriptions)
     exchanges = {names.exchange_for(m) for m in default_registry()}
-    queues: list[QueueSpec] = []
-    bindings: list[BindingSpec] = []
+    queues = [QueueSpec(names.UNROUTED_QUEUE, unrouted_queue_arguments(settings))]
+    bindings = [BindingSpec(names.UNROUTED_EXCHANGE, names.UNROUTED_QUEUE, "")]
     for sub in subs:
         dlq = names.dead_letter_queue(sub.queue)
         queues += [QueueSpec(sub.queue, work_queue_arguments(settings, sub.queue))]
@@ -110,8 +128,9 @@ def build_plan(
     delay_exchanges, delay_queues, delay_bindings = _delay_levels(settings)
     return TopologyPlan(
         exchanges=(
-            *(ExchangeSpec(name) for name in sorted(exchanges)),
+            *(exchange_spec(name) for name in sorted(exchanges)),
             ExchangeSpec(names.DEAD_LETTER_EXCHANGE, "direct"),
+            ExchangeSpec(names.UNROUTED_EXCHANGE, "fanout"),
             *delay_exchanges,
         ),
         queues=(*queues, *delay_queues),
@@ -147,18 +166,58 @@ def only_queues(plan: TopologyPlan, queues: Collection[str]) -> TopologyPlan:
     )
 
 
+async def _declare_exchange(
+    connection: AbstractConnection, channel: AbstractChannel, spec: ExchangeSpec
+) -> bool:
+    """Declare one exchange; False if it already exists without the plan's arguments.
+
+    RabbitMQ refuses to add an argument to an existing exchange. An event exchange from before
+    its alternate exchange keeps working (a policy can add one), so only a worse clash raises.
+    """
+    kind = ExchangeType(spec.type)
+    try:
+        await channel.declare_exchange(spec.name, kind, durable=True, arguments=spec.arguments)
+        return True
+    except ChannelPreconditionFailed as exc:
+        if not spec.arguments:
+            raise TopologyConflict(_exchange_conflict(spec, exc)) from exc
+        retry = await connection.channel()
+    try:
+        await retry.declare_exchange(spec.name, kind, durable=True)
+    except ChannelPreconditionFailed as exc:
+        raise TopologyConflict(_exchange_conflict(spec, exc)) from exc
+    finally:
+        await retry.close()
+    logger.info(
+        "exchange {} exists without {}; unless a policy sets it, see `warren topology check`",
+        spec.name,
+        spec.arguments,
+    )
+    return False
+
+
+def _exchange_conflict(spec: ExchangeSpec, exc: Exception) -> str:
+    return (
+        f"exchange {spec.name} exists with another type or other arguments than the plan's "
+        f"({exc}); `warren topology check` shows how it differs"
+    )
+
+
 async def apply_plan(
     connection: AbstractConnection, plan: TopologyPlan, *, tolerate: Collection[str] = ()
 ) -> list[str]:
-    """Declare the plan (idempotent); the names of conflicting queues it tolerated.
+    """Declare the plan (idempotent); the names of conflicting queues and exchanges it tolerated.
 
     A queue that exists with other arguments raises `TopologyConflict`, unless it is named in
-    `tolerate`: a worker tolerates other services' queues, which are not its to fix.
+    `tolerate`: a worker tolerates other services' queues, which are not its to fix. An exchange
+    that exists without the plan's arguments is tolerated (see `_declare_exchange`).
     """
     channel = await connection.channel()
-    for spec in plan.exchanges:
-        await channel.declare_exchange(spec.name, ExchangeType(spec.type), durable=True)
     tolerated = []
+    for spec in plan.exchanges:
+        if not await _declare_exchange(connection, channel, spec):
+            tolerated.append(spec.name)
+            channel = await connection.channel()
     for queue in plan.queues:
         try:
             await channel.declare_queue(queue.name, durable=True, arguments=queue.arguments)
