@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One role and one database per service (DESIGN §1: no service reads another's tables).
+# One role and one database per service (no service reads another's tables).
 # Run once by the postgres image on an empty data directory (docker-entrypoint-initdb.d).
 # The passwords come from POSTGRES_<SERVICE>_PASSWORD; to change one later use
 #   docker compose exec postgres psql -U postgres -c "ALTER ROLE warren_orders PASSWORD '...'"

@@ -1,4 +1,4 @@
-"""`warren topology check` explains how a live queue differs from the plan (DESIGN §4).
+"""`warren topology check` explains how a live queue differs from the plan.
 
 The live queues are shaped like the management API's `/api/queues/{vhost}/{name}` answer.
 """
