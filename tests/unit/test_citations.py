@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".sh"}
 # Built from parts, so that this file does not cite what it forbids.
 OUTSIDE_DESIGN = re.compile(r"\bDESIGN\s*\u00a7|\bDESIGN\.md\b")
+ARCHITECTURE_SECTION = re.compile(r'docs/architecture\.md`?, "([^"]+)"')
 
 
 def _is_shell_script(path: Path) -> bool:
@@ -55,3 +56,18 @@ def test_no_file_cites_the_design_page_kept_outside_the_repository() -> None:
 
     assert ROOT / ".ci" / "run" in checked and ROOT / "docs" / "architecture.md" in checked
     assert found == {}, "cite docs/architecture.md (or docs/decisions.md) instead"
+
+
+def test_every_cited_section_of_the_architecture_exists() -> None:
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    headings = {line[3:].strip() for line in architecture.splitlines() if line.startswith("## ")}
+    cited = {
+        section
+        for path in _checked_files()
+        for section in ARCHITECTURE_SECTION.findall(
+            path.read_text(encoding="utf-8", errors="replace")
+        )
+    }
+
+    assert "Handling a message" in cited
+    assert cited - headings == set()
