@@ -182,13 +182,15 @@ def check_and_fix(
     deadline = time.monotonic() + wait_s
     tried: set[tuple[str, ...]] = set()
     problems: list[str] = []
-    machine = Machine.discover() if fix else None
+    machine: Machine | None = None
     while True:
         checks = asyncio.run(run_checks(settings, pg_dsn, limit_s))
         if all(check.ok for check in checks):
             return checks, problems
         hints = {check.hint for check in checks if not check.ok}
         urls = (settings.broker_url.get_secret_value(), settings.management_url, pg_dsn)
+        if fix and machine is None:
+            machine = Machine.discover()  # only once something fails: it runs pg_lsclusters
         steps = [] if machine is None else propose(Needs.of(hints, *urls), machine)
         steps = [step for step in steps if (step.why, *step.argv) not in tried]
         for step in steps:
