@@ -1,7 +1,8 @@
 # Warren: build the environment, check the services, run the tests and the linters.
 #
 #   make venv       .venv from uv.lock (uv itself lives in .tools/venv)
-#   make services   are RabbitMQ, its management API and PostgreSQL up? (`warren doctor`)
+#   make services   start the local RabbitMQ and PostgreSQL if stopped, enable the plugins,
+#                   then check they answer (`warren doctor --fix`; SERVICES_WAIT_S=60 waits)
 #   make run        venv + services, then `warren up --demo 20` (Ctrl-C stops it)
 #   make test       venv + services, then pytest (PYTEST_ARGS="-k smoke" to narrow)
 #   make lint       ruff check, ruff format --check, mypy
@@ -10,6 +11,8 @@
 PYTHON ?= python3
 UV_SPEC ?= uv>=0.13
 PYTEST_ARGS ?=
+# Seconds `make services` keeps trying for services started elsewhere (CI waits, a person not).
+SERVICES_WAIT_S ?= 0
 
 TOOLS := .tools/venv
 UV := $(TOOLS)/bin/uv
@@ -34,7 +37,7 @@ $(SYNCED): $(UV) uv.lock pyproject.toml
 	@touch $@
 
 services: venv
-	$(BIN)/warren doctor
+	$(BIN)/warren doctor --fix --wait $(SERVICES_WAIT_S)
 
 # The gateway, every worker and their relays on this machine (SQLite under var/), then a demo.
 run: venv services

@@ -1,4 +1,4 @@
-"""JSON Schemas and the AsyncAPI 3.0 document of every contract version (DESIGN §3).
+"""JSON Schemas and the AsyncAPI 3.0 document of every contract version.
 
 Pure functions: `warren contracts export` writes what they return into `contracts/schemas/`,
 and a test fails when the committed files differ from it.

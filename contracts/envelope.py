@@ -1,4 +1,4 @@
-"""Message metadata and its mapping onto AMQP properties (DESIGN §3)."""
+"""Message metadata and its mapping onto AMQP properties (docs/architecture.md, "Contracts")."""
 
 from __future__ import annotations
 

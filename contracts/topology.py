@@ -1,7 +1,9 @@
-"""Every exchange, queue, routing key and delay name, derived by functions (DESIGN §4).
+"""Every exchange, queue, routing key and delay name, derived by functions.
 
 Names are never typed by hand anywhere else: a consumer, the relay, the ops tools and the
 AsyncAPI document all ask this module.
+
+See `docs/architecture.md`, "Topology".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The order desk: turns HTTP requests into stored views and outbox commands (DESIGN §8).
+"""The order desk: turns HTTP requests into stored views and outbox commands.
 
 It never talks to RabbitMQ: an accepted order is a status row and a PlaceOrder in the gateway's
 outbox, committed together; the relay publishes it whenever the broker is there.

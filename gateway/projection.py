@@ -1,4 +1,4 @@
-"""The status projection: OrderStatusChanged moves a view forward, never backward (DESIGN §8)."""
+"""The status projection: OrderStatusChanged moves a view forward, never backward."""
 
 from __future__ import annotations
 

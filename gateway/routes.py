@@ -1,4 +1,4 @@
-"""HTTP routes: parse, authenticate, call the desk, shape the answer (DESIGN §8)."""
+"""HTTP routes: parse, authenticate, call the desk, shape the answer."""
 
 from __future__ import annotations
 

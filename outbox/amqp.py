@@ -43,7 +43,7 @@ def amqp_message(
     app_id: str | None,
     content_type: str | None = CONTENT_TYPE,
 ) -> aio_pika.Message:
-    """A persistent AMQP message with Warren's properties (DESIGN §3)."""
+    """A persistent AMQP message with Warren's properties (docs/architecture.md, "Contracts")."""
     return aio_pika.Message(
         body,
         content_type=content_type,

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the outbox relay (DESIGN §6, §10)."""
+"""Prometheus metrics of the outbox relay."""
 
 from __future__ import annotations
 

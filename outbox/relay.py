@@ -1,8 +1,10 @@
-"""The relay: publishes committed outbox rows with confirms, then marks them (DESIGN §6).
+"""The relay: publishes committed outbox rows with confirms, then marks them.
 
 PostgreSQL: rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays may run.
 SQLite: it ignores SKIP LOCKED, so one relay per database file holds a lease row.
 A crash between the confirm and the mark publishes a row again: consumers absorb it.
+
+See `docs/architecture.md`, "Outbox and inbox".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deletes published outbox rows and old inbox rows after their retention (DESIGN §6)."""
+"""Deletes published outbox rows and old inbox rows after their retention."""
 
 from __future__ import annotations
 

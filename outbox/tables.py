@@ -1,4 +1,4 @@
-"""The outbox, the inbox and the relay lease (DESIGN §6)."""
+"""The outbox, the inbox and the relay lease (docs/architecture.md, "Outbox and inbox")."""
 
 from __future__ import annotations
 

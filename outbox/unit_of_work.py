@@ -1,4 +1,7 @@
-"""A unit of work: state changes and the messages they cause commit together (DESIGN §5-6)."""
+"""A unit of work: state changes and the messages they cause commit together.
+
+See `docs/architecture.md`, "Handling a message".
+"""
 
 from __future__ import annotations
 

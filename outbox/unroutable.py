@@ -1,4 +1,4 @@
-"""A publish the broker returned: no queue is bound for it (DESIGN §4, §6).
+"""A publish the broker returned: no queue is bound for it (docs/architecture.md, "Topology").
 
 An event exchange parks what no queue takes in its alternate exchange, so a returned event means
 the parking is missing. A returned command is a routing error: its row stays in the outbox and

@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh RabbitMQ vhost per test module and throw-away databases.
 
-A missing service fails the run with what to do next; it is never skipped (DESIGN §11).
+A missing service fails the run with what to do next; it is never skipped
+(docs/architecture.md, "Tests").
 RabbitMQ fixtures are async and live on the session event loop (see pyproject.toml).
 PostgreSQL administration (create/drop database) is sync so that `make_database_url` can be
 called from sync and async tests alike; each call runs on a private loop in a worker thread.

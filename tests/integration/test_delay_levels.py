@@ -1,4 +1,4 @@
-"""Broker-side delay levels: any delay, in any order, arrives on time (DESIGN §4)."""
+"""Broker-side delay levels: any delay, in any order, arrives on time."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""Broker-side delay levels, proven on a model of RabbitMQ routing (DESIGN §4).
+"""Broker-side delay levels, proven on a model of RabbitMQ routing.
 
 A delayed message enters the level of the highest set bit of its delay; each delay queue holds it
 for its `x-message-ttl` and dead-letters it, routing key unchanged, to its
 `x-dead-letter-exchange`; at the bottom the delivery exchange hands it to its work queue.
+
+See `docs/architecture.md`, "Delayed delivery".
 """
 
 from __future__ import annotations

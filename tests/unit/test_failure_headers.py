@@ -1,4 +1,4 @@
-"""What a failed message carries into its retry or its dead-letter queue (DESIGN §5.4)."""
+"""What a failed message carries into its retry or its dead-letter queue."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ SCHEMAS = Path(__file__).with_name("schemas")
 DEFINITIONS = ROOT / "config/rabbitmq/definitions.json"
 WORKERS = discovery.worker_names()
 SERVICES = tuple(s.name for s in discovery.services())
-# The thresholds of `warren scale` (DESIGN §9) that the ScaledObjects repeat.
+# The thresholds of `warren scale` (`workers/ops/autoscale.py`) that the ScaledObjects repeat.
 SCALING = {"target": "100", "min": 1, "max": 4, "scale_down_window_s": 60}
 # The exchanges each service's outbox publishes to (besides retries, delays and dead letters).
 PUBLISHES = {

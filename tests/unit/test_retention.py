@@ -1,4 +1,4 @@
-"""Retention: published outbox rows and old inbox rows go; pending rows stay (DESIGN §6)."""
+"""Retention: published outbox rows and old inbox rows go; pending rows stay."""
 
 from __future__ import annotations
 

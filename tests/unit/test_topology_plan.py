@@ -1,4 +1,4 @@
-"""The broker topology plan: work queues, dead-letter queues and contract bindings (DESIGN §4)."""
+"""The broker topology plan: work queues, dead-letter queues and contract bindings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The unit of work: a state change and its outgoing messages commit together (DESIGN §5-6)."""
+"""The unit of work: a state change and its outgoing messages commit together."""
 
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
-"""The autoscaler: worker replicas follow queue depth (DESIGN §9).
+"""The autoscaler: worker replicas follow queue depth.
 
 desired = clamp(ceil(backlog / target per worker), min, max), where backlog = ready + unacked
 messages of the service's work queue. Up at once; down only to the highest recommendation of the
 stabilisation window, and one replica at a time, always by a graceful drain. The same thresholds
 are in the KEDA ScaledObjects (compose/kubernetes/keda.yaml).
+
+See `docs/architecture.md`, "Processes and scaling".
 """
 
 from __future__ import annotations

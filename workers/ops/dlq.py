@@ -1,7 +1,9 @@
-"""The DLQ tools' logic: list, browse, replay, purge and export dead letters (DESIGN §9).
+"""The DLQ tools' logic: list, browse, replay, purge and export dead letters.
 
 Nothing here prints. Browsing never removes a message: it takes them with `basic.get` and gives
 them back in order (`dlq_scan`). Replay is implemented in `dlq_replay` and exported here.
+
+See `docs/architecture.md`, "Failures, retries and dead letters".
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""`warren doctor`: do RabbitMQ, its management API and the test PostgreSQL server answer?"""
+"""`warren doctor`: do RabbitMQ, its management API and the test PostgreSQL server answer?
+
+With `--fix` it also starts the local ones that are installed but stopped (`local_services`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -18,6 +22,16 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.settings import Settings, get_settings
+from workers.ops.local_services import (
+    MANAGEMENT_HINT,
+    POSTGRES_HINT,
+    RABBITMQ_HINT,
+    RABBITMQ_PLUGINS,
+    Machine,
+    Needs,
+    propose,
+    run_step,
+)
 
 __all__ = [
     "DEFAULT_TEST_PG_DSN",
@@ -31,25 +45,10 @@ __all__ = [
 ]
 
 CHECK_TIMEOUT_S = 5.0
+# How long `--fix` waits at least for a service it has just started to answer.
+FIX_WAIT_S = 60.0
+POLL_S = 1.0
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-RABBITMQ_PLUGINS = (
-    "rabbitmq_management",
-    "rabbitmq_prometheus",
-    "rabbitmq_shovel",
-    "rabbitmq_shovel_management",
-)
-RABBITMQ_HINT = (
-    "start RabbitMQ: `rabbitmq-server -detached` or `sudo systemctl start rabbitmq-server`"
-)
-MANAGEMENT_HINT = (
-    f"enable the plugins: `rabbitmq-plugins enable {' '.join(RABBITMQ_PLUGINS)}` "
-    "(RabbitMQ itself must be running)"
-)
-POSTGRES_HINT = (
-    "start PostgreSQL: `pg_ctlcluster <version> main start` (Debian; `ls /etc/postgresql` "
-    "shows the version) or `sudo systemctl start postgresql`; "
-    "or point WARREN_TEST_PG_DSN at a server you have"
-)
 
 
 class _TestDatabaseServer(BaseSettings):
@@ -128,7 +127,24 @@ async def _check_management(settings: Settings, limit_s: float) -> Check:
         detail = f"GET /api/overview answered {response.status_code}"
         return Check(name, target, False, detail, MANAGEMENT_HINT)
     version = response.json().get("rabbitmq_version", "?")
+    missing = await _missing_plugins(settings, limit_s)
+    if missing:
+        detail = f"RabbitMQ {version} without the plugins {', '.join(missing)}"
+        return Check(name, target, False, detail, MANAGEMENT_HINT)
     return Check(name, target, True, f"RabbitMQ {version}")
+
+
+async def _missing_plugins(settings: Settings, limit_s: float) -> list[str]:
+    """The plugins Warren uses that some node of the cluster has not enabled."""
+    auth = (settings.management_user, settings.management_password.get_secret_value())
+    url = f"{settings.management_url.rstrip('/')}/api/nodes"
+    try:
+        async with httpx.AsyncClient(auth=auth, timeout=limit_s) as client:
+            nodes = (await client.get(url)).raise_for_status().json()
+    except (httpx.HTTPError, ValueError):
+        return []  # a user without the monitoring tag may not list nodes: nothing to say
+    enabled = [set(node.get("enabled_plugins") or ()) for node in nodes] or [set()]
+    return [plugin for plugin in RABBITMQ_PLUGINS if not all(plugin in e for e in enabled)]
 
 
 async def _check_postgres(dsn: str, limit_s: float) -> Check:
@@ -159,6 +175,37 @@ async def run_checks(settings: Settings, pg_dsn: str, limit_s: float) -> list[Ch
     )
 
 
+def check_and_fix(
+    settings: Settings, pg_dsn: str, limit_s: float, wait_s: float, fix: bool
+) -> tuple[list[Check], list[str]]:
+    """Check until every service answers or the wait is over, fixing local ones when asked to."""
+    deadline = time.monotonic() + wait_s
+    tried: set[tuple[str, ...]] = set()
+    problems: list[str] = []
+    machine: Machine | None = None
+    while True:
+        checks = asyncio.run(run_checks(settings, pg_dsn, limit_s))
+        if all(check.ok for check in checks):
+            return checks, problems
+        hints = {check.hint for check in checks if not check.ok}
+        urls = (settings.broker_url.get_secret_value(), settings.management_url, pg_dsn)
+        if fix and machine is None:
+            machine = Machine.discover()  # only once something fails: it runs pg_lsclusters
+        steps = [] if machine is None else propose(Needs.of(hints, *urls), machine)
+        steps = [step for step in steps if (step.why, *step.argv) not in tried]
+        for step in steps:
+            tried.add((step.why, *step.argv))
+            typer.echo(f"fix: {step.why}: {' '.join(step.argv) or '(not possible)'}", err=True)
+            if (problem := run_step(step)) is not None:
+                problems.append(problem)
+            else:
+                deadline = max(deadline, time.monotonic() + FIX_WAIT_S)
+        if not steps and time.monotonic() >= deadline:
+            return checks, problems
+        if not steps:
+            time.sleep(POLL_S)  # polling a service that is starting: no event to wait on
+
+
 def _print(checks: list[Check]) -> None:
     width = max(len(check.name) for check in checks)
     for check in checks:
@@ -173,6 +220,12 @@ def doctor(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each service.")
     ] = CHECK_TIMEOUT_S,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Start local services and enable plugins as needed.")
+    ] = False,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to keep trying until all answer.")
+    ] = 0.0,
 ) -> None:
     """Check that RabbitMQ, its management API and the test PostgreSQL server answer."""
     # aiormq logs every refused connection; the report below already says it once.
@@ -181,13 +234,17 @@ def doctor(
         settings = get_settings()
     except ValidationError as exc:
         checks = [Check("settings", "WARREN_* variables", False, str(exc), "see .env.example")]
+        problems: list[str] = []
     else:
-        checks = asyncio.run(run_checks(settings, pg_test_dsn(), timeout))
+        checks, problems = check_and_fix(settings, pg_test_dsn(), timeout, wait, fix)
     if json_out:
         failed = any(not check.ok for check in checks)
-        report = {"ok": not failed, "checks": [asdict(check) for check in checks]}
+        checks_out = [asdict(check) for check in checks]
+        report = {"ok": not failed, "checks": checks_out, "problems": problems}
         typer.echo(json.dumps(report, indent=2))
     else:
         _print(checks)
+        for problem in problems:
+            typer.echo(f"{'':<7} {problem}")
     if any(not check.ok for check in checks):
         raise typer.Exit(1)

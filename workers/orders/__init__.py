@@ -1,1 +1,1 @@
-"""The orders service: the saga's process manager (DESIGN §7)."""
+"""The orders service: the saga's process manager (docs/architecture.md, "The order saga")."""

@@ -1,7 +1,9 @@
-"""The saga's handlers: each moves one order one step, or leaves it alone (DESIGN §7).
+"""The saga's handlers: each moves one order one step, or leaves it alone.
 
 A reply is applied only while the order still waits for that step; anything later (after a
 timeout or a cancellation) changes nothing, and the compensation already sent undoes it.
+
+See `docs/architecture.md`, "The order saga".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The card provider port and a simulated, deterministic provider behind it (DESIGN §7)."""
+"""The card provider port and a simulated, deterministic provider behind it."""
 
 from __future__ import annotations
 

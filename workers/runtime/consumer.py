@@ -1,4 +1,4 @@
-"""The one place that consumes: decode, inbox, handler, outbox, commit, then ack (DESIGN §5).
+"""The one place that consumes: decode, inbox, handler, outbox, commit, then ack.
 
 Deliveries that arrive while a transaction runs are handled together in the next one (up to
 `handler_batch_size`): one inbox insert, each handler in turn, one commit, then an ack for each.
@@ -8,6 +8,8 @@ dead-letter decision below is still made for one message.
 Failure routing lives here and nowhere else: poison goes to `Q.dlq` at once; a transient failure
 gets a few short in-process retries, then delayed retries through the delay levels, then `Q.dlq`.
 Every copy (retry or dead letter) is confirmed by the broker before the original is acked.
+
+See `docs/architecture.md`, "Handling a message".
 """
 
 from __future__ import annotations

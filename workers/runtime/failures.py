@@ -1,7 +1,9 @@
-"""The headers a failed message carries into a retry or a dead-letter queue (DESIGN §5.4).
+"""The headers a failed message carries into a retry or a dead-letter queue.
 
 Our headers never start with `x-`: RabbitMQ owns those, and a republished `x-death` can make
 the broker drop a message it believes is cycling through the delay levels.
+
+See `docs/architecture.md`, "Failures, retries and dead letters".
 """
 
 from __future__ import annotations

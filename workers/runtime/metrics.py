@@ -1,4 +1,4 @@
-"""Prometheus metrics of the consumer runtime (DESIGN §10)."""
+"""Prometheus metrics of the consumer runtime."""
 
 from __future__ import annotations
 

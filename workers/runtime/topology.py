@@ -1,9 +1,11 @@
-"""The broker topology as one plan, derived from `contracts.topology` and the settings (DESIGN §4).
+"""The broker topology as one plan, derived from `contracts.topology` and the settings.
 
 Work queues are quorum queues with an explicit delivery-limit and a dead-letter exchange, so a
 message that crashes its worker in a loop ends in `Q.dlq`. Delay level `L` is a queue with TTL
 `unit * 2**L` that dead-letters into level `L-1`; the routing key carries the delay bits.
 Event exchanges park what no queue takes in `warren.unrouted` through their alternate exchange.
+
+See `docs/architecture.md`, "Topology".
 """
 
 from __future__ import annotations
