@@ -15,6 +15,7 @@ import typer
 
 class Db(StrEnum):
     SQLITE = "sqlite"
+    SQLITE_AIOSQLITE = "sqlite-aiosqlite"
     POSTGRES = "postgres"
 
 

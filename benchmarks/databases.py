@@ -12,7 +12,9 @@ from sqlalchemy.engine import make_url
 
 from workers.ops.doctor import pg_test_dsn
 
-Backend = Literal["sqlite", "postgres"]
+Backend = Literal["sqlite", "sqlite-aiosqlite", "postgres"]
+# The SQLAlchemy driver of each SQLite backend: `sqlite` is Warren's default, the inline one.
+SQLITE_DRIVERS = {"sqlite": "inline", "sqlite-aiosqlite": "aiosqlite"}
 
 
 async def _execute(dsn: str, statement: str) -> str | None:
@@ -34,9 +36,9 @@ class Databases:
 
     async def url(self, name: str) -> str:
         """A SQLAlchemy async URL of a brand-new, empty database called after `name`."""
-        if self.backend == "sqlite":
+        if self.backend in SQLITE_DRIVERS:
             self.root.mkdir(parents=True, exist_ok=True)
-            return f"sqlite+aiosqlite:///{self.root / f'{name}.db'}"
+            return f"sqlite+{SQLITE_DRIVERS[self.backend]}:///{self.root / f'{name}.db'}"
         database = f"warren_bench_{self.run_id}_{name}"
         await _execute(self.server_dsn, f'CREATE DATABASE "{database}"')
         self._created.append(database)

@@ -145,9 +145,9 @@ class Settings(BaseSettings):
         return self
 
     def database_url(self, service: str) -> str:
-        """The database of one service: its own URL, or a SQLite file under `var_dir`."""
+        """The database of one service: its own URL, or a SQLite file under `var_dir` (inline)."""
         url = self.db_urls.get(service)
-        return url or f"sqlite+aiosqlite:///{self.var_dir / f'{service}.db'}"
+        return url or f"sqlite+inline:///{self.var_dir / f'{service}.db'}"
 
     def amqp_url(self, vhost: str | None = None) -> str:
         """The broker URL, optionally pointed at another virtual host."""

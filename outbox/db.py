@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Executable, Result, Table, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from outbox import sqlite
 
 SessionFactory = async_sessionmaker[AsyncSession]
+AIOSQLITE = "aiosqlite"  # `sqlite+aiosqlite://`: SQLAlchemy's own dialect, on aiosqlite's thread
 
 
 async def rows(
@@ -37,7 +38,7 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 def create_engine(
     url: str, *, pool_size: int = 10, read_only: bool = False, busy_timeout_s: float = 30.0
 ) -> AsyncEngine:
-    """An engine for `url`; SQLite gets WAL, BEGIN IMMEDIATE and the inline driver.
+    """An engine for `url`; SQLite, on either driver, gets WAL and BEGIN IMMEDIATE.
 
     `read_only` engines on SQLite skip BEGIN IMMEDIATE: their snapshot reads take no write lock.
     `busy_timeout_s` is how long a SQLite writer waits for the write lock before it gives up.
@@ -47,16 +48,38 @@ def create_engine(
         return create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    inline = parsed.set(drivername=f"sqlite+{sqlite.DRIVER}")  # no thread hop per statement
     # pysqlite on Python 3.11 begins lazily and never for SELECT; writers take the write lock up
     # front (BEGIN IMMEDIATE) so that a read-then-write transaction cannot fail with SQLITE_BUSY.
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-    connect_args = {"busy_timeout_s": busy_timeout_s, "begin": begin}
-    engine = create_async_engine(inline, connect_args=connect_args)
+    engine = _sqlite_engine(parsed, begin, busy_timeout_s)
     _use_wal(engine)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     return engine
+
+
+def _sqlite_engine(url: URL, begin: str, busy_timeout_s: float) -> AsyncEngine:
+    driver = url.get_driver_name()
+    if driver == sqlite.DRIVER:
+        connect_args = {"busy_timeout_s": busy_timeout_s, "begin": begin}
+        return create_async_engine(url, connect_args=connect_args)
+    if driver == AIOSQLITE:
+        # sqlite3 must not begin on its own: the "begin" event below does (SQLAlchemy's recipe
+        # for Python < 3.12); waits for the lock happen on aiosqlite's thread, not the loop.
+        connect_args = {"timeout": busy_timeout_s, "isolation_level": None}
+        engine = create_async_engine(url, connect_args=connect_args)
+        _begin_with(engine, begin)
+        return engine
+    raise ValueError(
+        f"{url.drivername}:// names a SQLite driver Warren's async engines cannot run; use "
+        f"sqlite+{sqlite.DRIVER}:///PATH (the default) or sqlite+{AIOSQLITE}:///PATH"
+    )
+
+
+def _begin_with(engine: AsyncEngine, begin: str) -> None:
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
 
 
 def _use_wal(engine: AsyncEngine) -> None:

@@ -10,7 +10,8 @@ event loop's thread. Only waiting must not block the loop, and SQLite waits in t
 - for another process that holds the write lock: statements answered "busy" are tried again after
   an asynchronous pause, up to `busy_timeout_s`, instead of sleeping in SQLite's busy handler.
 
-`create_engine` in `outbox.db` uses it for every SQLite URL (`sqlite+aiosqlite://...` included).
+It is the dialect of `sqlite+inline:///PATH` URLs, Warren's default; `sqlite+aiosqlite:///PATH`
+runs aiosqlite itself, through SQLAlchemy's own dialect (`outbox.db.create_engine` sets up both).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.util.concurrency import await_
 
 T = TypeVar("T")
 
-DRIVER = "warren_inline"
+DRIVER = "inline"  # the URL's driver name: `sqlite+inline://`
 _BUSY = 5  # SQLITE_BUSY; extended codes keep it in their low byte
 _BUSY_SNAPSHOT = 517  # a stale read snapshot: trying the statement again cannot help
 _WRITE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (

@@ -28,7 +28,11 @@ from sqlalchemy.engine import make_url
 from config.settings import Environment, Settings
 from workers.ops.doctor import MANAGEMENT_HINT, POSTGRES_HINT, RABBITMQ_HINT, pg_test_dsn, redact
 
-Backend = Literal["sqlite", "postgres"]
+Backend = Literal["sqlite-inline", "sqlite-aiosqlite", "postgres"]
+BACKENDS: tuple[Backend, ...] = ("sqlite-inline", "sqlite-aiosqlite", "postgres")
+SQLITE_BACKENDS: tuple[Backend, ...] = ("sqlite-inline", "sqlite-aiosqlite")
+# The default SQLite driver and PostgreSQL: for slow tests whose outcome the broker decides.
+DEFAULT_BACKENDS: tuple[Backend, ...] = ("sqlite-inline", "postgres")
 MakeDatabaseUrl = Callable[[Backend], str]
 T = TypeVar("T")
 
@@ -184,23 +188,24 @@ def pg_database(_pg_databases: Callable[[], str]) -> str:
 
 @pytest.fixture
 def make_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> MakeDatabaseUrl:
-    """A factory of clean databases: a new SQLite file or a new PostgreSQL database per call."""
+    """A factory of clean databases: a new SQLite file (either driver) or PostgreSQL database."""
 
     def make(backend: Backend) -> str:
-        if backend == "sqlite":
-            return f"sqlite+aiosqlite:///{tmp_path / f'{secrets.token_hex(4)}.db'}"
+        if backend in SQLITE_BACKENDS:
+            driver = backend.removeprefix("sqlite-")
+            return f"sqlite+{driver}:///{tmp_path / f'{secrets.token_hex(4)}.db'}"
         if backend == "postgres":
             # Looked up lazily so that SQLite-only tests do not need PostgreSQL.
             create: Callable[[], str] = request.getfixturevalue("_pg_databases")
             return create()
-        raise ValueError(f"unknown database backend {backend!r}; use 'sqlite' or 'postgres'")
+        raise ValueError(f"unknown database backend {backend!r}; use one of {BACKENDS}")
 
     return make
 
 
-@pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
-    """Each database backend in turn."""
+    """Each database backend in turn: SQLite on both drivers, then PostgreSQL."""
     chosen: Backend = request.param
     return chosen
 

@@ -8,7 +8,14 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.conftest import fresh_vhost
+from tests.conftest import DEFAULT_BACKENDS, Backend, fresh_vhost
+
+
+@pytest.fixture(params=DEFAULT_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The default SQLite driver and PostgreSQL: a whole system per backend is slow to start."""
+    chosen: Backend = request.param
+    return chosen
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ class Stack:
 async def stack(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("gateway-e2e")
     urls = {
-        s: f"sqlite+aiosqlite:///{tmp / s}.db"
+        s: f"sqlite+inline:///{tmp / s}.db"
         for s in ("orders", "inventory", "payments", "shipping", "gateway")
     }
     broker = urlsplit(amqp_url)

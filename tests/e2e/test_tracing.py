@@ -30,7 +30,7 @@ def trace_ids_logged(lines: list[str]) -> set[str]:
 async def test_one_trace_id_spans_gateway_orders_inventory_payments_and_shipping(
     e2e_amqp_url: str, tmp_path: Path
 ) -> None:
-    urls = {s: f"sqlite+aiosqlite:///{tmp_path / s}.db" for s in (*WORKERS, "gateway")}
+    urls = {s: f"sqlite+inline:///{tmp_path / s}.db" for s in (*WORKERS, "gateway")}
     system = System(e2e_amqp_url, urls, tmp_path, WARREN_LOG_JSON="true", WARREN_LOG_LEVEL="DEBUG")
     trace_id = secrets.token_hex(16)
     try:

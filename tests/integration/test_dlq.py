@@ -142,7 +142,7 @@ async def _at_least(kit: ProbeKit, queue: str, n: int) -> bool:
 
 @pytest.fixture
 def kit(amqp_url: str, make_database_url: MakeDatabaseUrl, tmp_path: Path) -> Iterator[DlqKit]:
-    dlq_kit = DlqKit(amqp_url, make_database_url("sqlite"), tmp_path)
+    dlq_kit = DlqKit(amqp_url, make_database_url("sqlite-inline"), tmp_path)
     yield dlq_kit
     dlq_kit.stop_all()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import DEFAULT_BACKENDS
 from tests.support.harness import wait_for
 from tests.support.probe_kit import ProbeKit
 
@@ -79,6 +80,7 @@ async def test_relay_killed_after_confirm_before_mark_publishes_again_and_consum
         listener.stop_all()
 
 
+@pytest.mark.parametrize("backend", DEFAULT_BACKENDS)  # the broker decides, not the SQLite driver
 async def test_a_message_that_kills_its_worker_every_time_ends_in_the_dlq_by_delivery_limit(
     kit: ProbeKit,
 ) -> None:

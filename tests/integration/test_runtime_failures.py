@@ -13,6 +13,7 @@ import pytest
 from contracts.orders import PlaceOrder
 from contracts.topology import exchange_for, routing_key_for
 from outbox.amqp import amqp_message
+from tests.conftest import DEFAULT_BACKENDS
 from tests.support.harness import wait_for
 from tests.support.probe_kit import ProbeKit, place_order
 
@@ -70,6 +71,7 @@ async def _all_effects(kit: ProbeKit, orders: list[str]) -> bool:
     return all([await kit.effects(order) == 1 for order in orders])
 
 
+@pytest.mark.parametrize("backend", DEFAULT_BACKENDS)  # the broker decides, not the SQLite driver
 async def test_a_handler_that_always_fails_ends_in_the_dlq_with_every_failure_header(
     kit: ProbeKit, management
 ) -> None:
@@ -115,6 +117,7 @@ POISON = {
 }
 
 
+@pytest.mark.parametrize("backend", DEFAULT_BACKENDS)  # the broker decides, not the SQLite driver
 async def test_poison_lands_in_the_dlq_at_once_and_the_worker_keeps_consuming(
     kit: ProbeKit,
 ) -> None:

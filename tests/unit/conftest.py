@@ -1,36 +1,43 @@
-"""Unit tests need no broker and no database server; they must not see a developer's settings."""
+"""Unit tests need no broker and no database server; they must not see a developer's settings.
+
+A test module that proves a database guarantee (the unit of work) may ask for PostgreSQL too by
+overriding `backend` with `BACKENDS`.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outbox.db import create_engine, create_tables
 from outbox.tables import MESSAGING_TABLES
+from tests.conftest import SQLITE_BACKENDS, Backend
 
 
 @pytest.fixture(autouse=True)
 def _no_warren_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings built in a unit test see only their arguments, not `WARREN_*` of this shell."""
     for name in os.environ:
-        if name.upper().startswith("WARREN_"):
+        upper = name.upper()
+        # WARREN_TEST_* name the test database server, for the tests that ask for PostgreSQL
+        if upper.startswith("WARREN_") and not upper.startswith("WARREN_TEST_"):
             monkeypatch.delenv(name)
 
 
-@pytest.fixture
-def db_file(tmp_path: Path) -> Path:
-    """A throw-away SQLite file."""
-    return tmp_path / "orders.db"
+@pytest.fixture(params=SQLITE_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Both SQLite drivers in turn (`sqlite+inline://`, `sqlite+aiosqlite://`); no server."""
+    chosen: Backend = request.param
+    return chosen
 
 
 @pytest.fixture
-async def engine(db_file: Path) -> AsyncIterator[AsyncEngine]:
-    """An engine on `db_file` with the outbox, inbox and lease tables."""
-    engine = create_engine(f"sqlite+aiosqlite:///{db_file}")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh `database_url` with the outbox, inbox and lease tables."""
+    engine = create_engine(database_url)
     await create_tables(engine, MESSAGING_TABLES)
     yield engine
     await engine.dispose()

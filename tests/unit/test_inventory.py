@@ -63,7 +63,7 @@ async def inventory(tmp_path: Path) -> AsyncIterator[Inventory]:
     catalog_path.write_text(json.dumps(CATALOG))
     settings = Settings(env=Environment.TEST, var_dir=tmp_path, catalog_path=catalog_path)
     spec = bootstrap(settings)
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'inventory.db'}")
+    engine = create_engine(f"sqlite+inline:///{tmp_path / 'inventory.db'}")
     await create_tables(engine, (*MESSAGING_TABLES, *spec.tables))
     sessions = session_factory(engine)
     assert spec.on_start is not None

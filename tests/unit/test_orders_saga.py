@@ -92,7 +92,7 @@ def kinds(uow: RecordingUnitOfWork) -> list[type[Any]]:
 
 @pytest.fixture
 async def saga(tmp_path: Path) -> AsyncIterator[Saga]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
+    engine = create_engine(f"sqlite+inline:///{tmp_path / 'orders.db'}")
     await create_tables(engine, TABLES)
     own = OrdersSettings(
         _env_file=None, reserve_timeout_s=5, payment_timeout_s=7, shipment_timeout_s=9
@@ -223,7 +223,7 @@ async def test_a_timer_for_a_finished_order_changes_nothing(saga: Saga) -> None:
 
 
 async def test_a_step_shorter_than_an_earlier_one_arms_its_own_timer(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'short.db'}")
+    engine = create_engine(f"sqlite+inline:///{tmp_path / 'short.db'}")
     await create_tables(engine, TABLES)
     own = OrdersSettings(
         _env_file=None, reserve_timeout_s=30, payment_timeout_s=4, shipment_timeout_s=60

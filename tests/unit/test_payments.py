@@ -72,7 +72,7 @@ def provider() -> SimulatedCardProvider:
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'payments.db'}")
+    engine = create_engine(f"sqlite+inline:///{tmp_path / 'payments.db'}")
     await create_tables(engine, bootstrap(Settings(env=Environment.TEST)).tables)
     yield session_factory(engine)
     await engine.dispose()

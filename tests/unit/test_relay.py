@@ -1,30 +1,28 @@
-"""The relay on a real SQLite outbox with a publisher that records instead of talking AMQP."""
+"""The relay on a real SQLite outbox (both drivers) with a publisher that records, not AMQP."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from config.settings import Settings
 from contracts.envelope import Envelope
 from contracts.orders import OrderStatus, OrderStatusChanged, SagaStep, StepTimedOut
-from outbox.db import create_engine, create_tables, session_factory
+from outbox.db import session_factory
 from outbox.relay import Relay
-from outbox.tables import MESSAGING_TABLES, OutboxMessage
+from outbox.tables import OutboxMessage
 from outbox.unit_of_work import UnitOfWork
 from tests.support.fakes import RecordingPublisher
 
 
 async def test_the_relay_publishes_now_routes_delays_and_defers_what_is_too_far(
-    tmp_path: Path,
+    engine: AsyncEngine,
 ) -> None:
     # given an outbox with an event, a timer in 3 s and a timer beyond the longest delay
     settings = Settings(_env_file=None, delay_unit_ms=100, delay_levels=8)  # longest: 25.5 s
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}")
-    await create_tables(engine, MESSAGING_TABLES)
     order_id = uuid.uuid4()
     async with UnitOfWork(session_factory(engine)) as uow:
         uow.publish(
@@ -51,4 +49,3 @@ async def test_the_relay_publishes_now_routes_delays_and_defers_what_is_too_far(
     assert len(waiting) == 1 and waiting[0].attempts == 0 and waiting[0].last_error is None
     assert waiting[0].deliver_at is not None
     assert waiting[0].available_at >= waiting[0].deliver_at - timedelta(seconds=25.5)
-    await engine.dispose()

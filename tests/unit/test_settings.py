@@ -122,7 +122,7 @@ def test_a_service_without_database_url_gets_its_own_sqlite_file_under_var_dir(
 ) -> None:
     url = make_url(settings(var_dir=tmp_path).database_url(service))
 
-    assert url.drivername == "sqlite+aiosqlite"
+    assert url.drivername == "sqlite+inline"
     assert Path(str(url.database)) == tmp_path / f"{service}.db"
 
 
@@ -130,7 +130,7 @@ def test_each_service_keeps_its_own_database_url() -> None:
     configured = settings(billing_db_url="postgresql+asyncpg://w:x@db/billing")
 
     assert configured.database_url("billing") == "postgresql+asyncpg://w:x@db/billing"
-    assert configured.database_url("ledger").startswith("sqlite+aiosqlite:///")
+    assert configured.database_url("ledger").startswith("sqlite+inline:///")
 
 
 def test_any_service_takes_its_database_url_from_its_own_variable(

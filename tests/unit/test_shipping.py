@@ -47,7 +47,7 @@ class ShippingWorker:
 @pytest.fixture
 async def worker(tmp_path: Path) -> AsyncIterator[ShippingWorker]:
     spec = bootstrap(Settings(env=Environment.TEST))
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'shipping.db'}")
+    engine = create_engine(f"sqlite+inline:///{tmp_path / 'shipping.db'}")
     await create_tables(engine, spec.tables)
     yield ShippingWorker(spec, session_factory(engine), [])
     await engine.dispose()

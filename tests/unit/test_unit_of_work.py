@@ -1,13 +1,19 @@
-"""The unit of work: a state change and its outgoing messages commit together."""
+"""The unit of work: a state change and its outgoing messages commit together.
+
+The guarantee is the database's, so it is proven on both SQLite drivers and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
@@ -18,9 +24,18 @@ from contracts.registry import default_registry
 from outbox.db import SessionFactory, session_factory
 from outbox.tables import InboxMessage, OutboxMessage
 from outbox.unit_of_work import UnitOfWork
+from tests.conftest import BACKENDS, Backend
 from tests.contracts.samples import sample
 
 SAGA_QUEUE = "orders.saga"
+COUNT_OUTBOX = "SELECT count(*) FROM outbox_message"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every backend, PostgreSQL included (unit tests elsewhere use SQLite only)."""
+    chosen: Backend = request.param
+    return chosen
 
 
 class HandlerFailed(Exception):
@@ -35,18 +50,34 @@ def sessions(engine: AsyncEngine) -> SessionFactory:
 class Wakes:
     """Records relay wake-ups and, at each, what another connection already sees."""
 
-    def __init__(self, db_file: Path) -> None:
-        self._db_file = db_file
+    def __init__(self, database_url: str) -> None:
+        self._url = make_url(database_url)
         self.visible_outbox_rows: list[int] = []
 
     def __call__(self) -> None:
-        with closing(sqlite3.connect(self._db_file)) as other_connection:
-            (count,) = other_connection.execute("SELECT count(*) FROM outbox_message").fetchone()
-        self.visible_outbox_rows.append(count)
+        self.visible_outbox_rows.append(self._count_elsewhere())
+
+    def _count_elsewhere(self) -> int:
+        """The outbox rows a separate connection sees now; it blocks, as the wake-up is sync."""
+        if self._url.get_backend_name() == "sqlite":
+            with closing(sqlite3.connect(str(self._url.database))) as other_connection:
+                (count,) = other_connection.execute(COUNT_OUTBOX).fetchone()
+            return int(count)
+        dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # its own loop: this one is busy
+            return pool.submit(asyncio.run, _count_on_postgres(dsn)).result()
 
     @property
     def count(self) -> int:
         return len(self.visible_outbox_rows)
+
+
+async def _count_on_postgres(dsn: str) -> int:
+    other_connection = await asyncpg.connect(dsn, timeout=5)
+    try:
+        return int(await other_connection.fetchval(COUNT_OUTBOX))
+    finally:
+        await other_connection.close()
 
 
 async def outbox_rows(sessions: SessionFactory) -> dict[str, OutboxMessage]:
@@ -127,7 +158,7 @@ async def test_timestamps_read_back_timezone_aware_and_as_the_same_instant(
         uow.send_later(later, SAGA_QUEUE, timedelta(seconds=1))
         await uow.commit()
 
-    # then SQLite, which drops zones, still gives back aware UTC times of the same instant
+    # then the database (SQLite drops zones) gives back aware UTC times of the same instant
     rows = await outbox_rows(sessions)
     row = rows[command.message_id]
     assert row.created_at == stamped
@@ -139,9 +170,9 @@ async def test_timestamps_read_back_timezone_aware_and_as_the_same_instant(
 
 
 async def test_a_handler_that_raises_leaves_neither_state_nor_messages(
-    sessions: SessionFactory, db_file: Path
+    sessions: SessionFactory, database_url: str
 ) -> None:
-    wakes = Wakes(db_file)
+    wakes = Wakes(database_url)
 
     # when the handler fails after adding its messages, before the commit
     with pytest.raises(HandlerFailed):
@@ -168,9 +199,9 @@ async def test_leaving_without_commit_stores_nothing(sessions: SessionFactory) -
 
 
 async def test_the_relay_is_woken_once_after_the_commit_and_sees_the_rows(
-    sessions: SessionFactory, db_file: Path
+    sessions: SessionFactory, database_url: str
 ) -> None:
-    wakes = Wakes(db_file)
+    wakes = Wakes(database_url)
 
     async with UnitOfWork(sessions, on_commit=wakes) as uow:
         uow.publish(Envelope(sample(PlaceOrder)))
@@ -183,9 +214,9 @@ async def test_the_relay_is_woken_once_after_the_commit_and_sees_the_rows(
 
 
 async def test_a_commit_without_messages_does_not_wake_the_relay(
-    sessions: SessionFactory, db_file: Path
+    sessions: SessionFactory, database_url: str
 ) -> None:
-    wakes = Wakes(db_file)
+    wakes = Wakes(database_url)
 
     async with UnitOfWork(sessions, on_commit=wakes) as uow:
         uow.session.add(handled("msg-0"))
@@ -196,9 +227,9 @@ async def test_a_commit_without_messages_does_not_wake_the_relay(
 
 
 async def test_messages_discarded_by_a_rollback_neither_persist_nor_wake_the_relay(
-    sessions: SessionFactory, db_file: Path
+    sessions: SessionFactory, database_url: str
 ) -> None:
-    wakes = Wakes(db_file)
+    wakes = Wakes(database_url)
 
     async with UnitOfWork(sessions, on_commit=wakes) as uow:
         uow.publish(Envelope(sample(PlaceOrder)))

@@ -1,12 +1,18 @@
-"""SQLite inline on the event loop: writers wait for the lock without ever blocking the loop."""
+"""SQLite on either driver: writers wait for the lock without ever blocking the event loop.
+
+`sqlite+inline://` waits on an asyncio lock and retries "busy" with asynchronous pauses;
+`sqlite+aiosqlite://` waits in SQLite's busy handler on aiosqlite's thread.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -19,9 +25,15 @@ from outbox.db import create_engine
 HOLD_S = 0.6
 
 
+@pytest.fixture(params=["inline", "aiosqlite"])
+def driver(request: pytest.FixtureRequest) -> str:
+    """Each SQLite driver of `outbox.db.create_engine` in turn."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+async def engine(tmp_path: Path, driver: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+{driver}:///{tmp_path / 'locking.db'}")
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)"))
     yield engine
@@ -44,6 +56,17 @@ class Ticker:
 
     def stop(self) -> None:
         self._task.cancel()
+
+
+def _write_lock_is_free(db_file: Path) -> bool:
+    """Whether another connection could start writing right now (it does not wait)."""
+    with closing(sqlite3.connect(db_file, timeout=0, isolation_level=None)) as other:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        other.execute("ROLLBACK")
+        return True
 
 
 async def _rows(engine: AsyncEngine) -> list[str]:
@@ -84,7 +107,7 @@ async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
             sys.executable,
             "-c",
             "import sqlite3, sys, time\n"
-            f"c = sqlite3.connect({str(tmp_path / 'inline.db')!r}, isolation_level=None)\n"
+            f"c = sqlite3.connect({str(tmp_path / 'locking.db')!r}, isolation_level=None)\n"
             "c.execute('BEGIN IMMEDIATE'); c.execute(\"INSERT INTO t (who) VALUES ('other')\")\n"
             f"print('holding', flush=True); time.sleep({HOLD_S}); c.execute('COMMIT')\n",
         ],
@@ -102,8 +125,10 @@ async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
     assert ticker.longest_gap < 0.2, ticker.longest_gap
 
 
-async def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'short.db'}"
+async def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(
+    tmp_path: Path, driver: str
+) -> None:
+    url = f"sqlite+{driver}:///{tmp_path / 'short.db'}"
     engine = create_engine(url, busy_timeout_s=0.2)
     try:
         async with engine.begin() as conn:
@@ -115,3 +140,26 @@ async def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(tmp_path: Path
                     await conn.execute(text("INSERT INTO t DEFAULT VALUES"))
     finally:
         await engine.dispose()
+
+
+async def test_a_transaction_that_begins_with_a_read_holds_the_write_lock_in_wal_mode(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # BEGIN IMMEDIATE: a read-then-write transaction is never refused its write halfway
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+        await conn.execute(text("SELECT count(*) FROM t"))
+        assert not _write_lock_is_free(tmp_path / "locking.db")
+    assert _write_lock_is_free(tmp_path / "locking.db")
+
+
+async def test_a_read_only_engine_takes_no_write_lock(
+    engine: AsyncEngine, tmp_path: Path, driver: str
+) -> None:
+    reader = create_engine(f"sqlite+{driver}:///{tmp_path / 'locking.db'}", read_only=True)
+    try:
+        async with reader.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM t")) == 0
+            assert _write_lock_is_free(tmp_path / "locking.db")
+    finally:
+        await reader.dispose()
