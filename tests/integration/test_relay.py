@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import quote
 
 import aio_pika
 from sqlalchemy import func
@@ -17,6 +16,7 @@ from outbox.db import create_engine, create_tables, session_factory
 from outbox.tables import MESSAGING_TABLES, OutboxMessage
 from outbox.unit_of_work import UnitOfWork
 from tests.support.harness import Process, wait_for
+from workers.ops.management import Management
 from workers.runtime.topology import apply_plan, build_plan
 
 ROWS = 10_000
@@ -47,7 +47,7 @@ async def _pending(database_url: str) -> int:
 
 
 async def test_two_relays_on_postgres_publish_10000_rows_each_exactly_once(
-    test_settings: Settings, make_database_url, management, rabbit_vhost: str
+    test_settings: Settings, make_database_url, management: Management, rabbit_vhost: str
 ) -> None:
     database_url = make_database_url("postgres")
     listener = Subscription("relaytest", "events", ("orders.OrderStatusChanged",))
@@ -102,7 +102,6 @@ async def _at_least(items: list[str], n: int) -> bool:
     return len(items) >= n
 
 
-async def _settled(management, vhost: str, queue: str) -> bool:
-    response = await management.get(f"/api/queues/{quote(vhost, safe='')}/{queue}")
-    body = response.json()
+async def _settled(management: Management, vhost: str, queue: str) -> bool:
+    body = await management.on(vhost).queue(queue) or {}
     return body.get("messages") == 0 and body.get("messages_unacknowledged") == 0

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.settings import Settings, get_settings
+from workers.ops.management import Management
 
 __all__ = [
     "DEFAULT_TEST_PG_DSN",
@@ -112,23 +113,18 @@ async def _check_amqp(settings: Settings, limit_s: float) -> Check:
 
 async def _check_management(settings: Settings, limit_s: float) -> Check:
     name, target = "RabbitMQ management API", settings.management_url
-    auth = (settings.management_user, settings.management_password.get_secret_value())
     try:
-        async with (
-            asyncio.timeout(limit_s + 1),
-            httpx.AsyncClient(auth=auth, timeout=limit_s) as client,
-        ):
-            response = await client.get(f"{settings.management_url.rstrip('/')}/api/overview")
+        async with asyncio.timeout(limit_s + 1), Management(settings, timeout_s=limit_s) as api:
+            overview = await api.overview()
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == 401:
+            hint = "check WARREN_MANAGEMENT_USER and WARREN_MANAGEMENT_PASSWORD"
+            return Check(name, target, False, "401 Unauthorized", hint)
+        detail = f"GET /api/overview answered {exc.response.status_code}"
+        return Check(name, target, False, detail, MANAGEMENT_HINT)
     except (httpx.HTTPError, TimeoutError) as exc:
         return Check(name, target, False, _reason(exc), MANAGEMENT_HINT)
-    if response.status_code == 401:
-        hint = "check WARREN_MANAGEMENT_USER and WARREN_MANAGEMENT_PASSWORD"
-        return Check(name, target, False, "401 Unauthorized", hint)
-    if response.status_code != 200:
-        detail = f"GET /api/overview answered {response.status_code}"
-        return Check(name, target, False, detail, MANAGEMENT_HINT)
-    version = response.json().get("rabbitmq_version", "?")
-    return Check(name, target, True, f"RabbitMQ {version}")
+    return Check(name, target, True, f"RabbitMQ {overview.get('rabbitmq_version', '?')}")
 
 
 async def _check_postgres(dsn: str, limit_s: float) -> Check:
