@@ -12,6 +12,7 @@ from tests.support.probe_kit import ProbeKit
 from workers.ops.autoscale import Autoscaler, ScalePolicy
 from workers.ops.management import Management
 from workers.ops.pool import LocalPool
+from workers.ops.readiness import consumer_probe
 
 BACKLOG = 2000
 POLICY = ScalePolicy(
@@ -38,7 +39,8 @@ async def test_a_backlog_of_2000_scales_to_4_workers_and_back_to_1_with_nothing_
 ) -> None:
     kit = ProbeKit(amqp_url, make_database_url("postgres"), tmp_path, "autoscaled")
     env = os.environ | kit.env(WARREN_PREFETCH="1")
-    pool = LocalPool("probe", ["tests.support.probe"], env=env, drain_timeout_s=30)
+    probe = consumer_probe(test_settings, kit.queue, "probe-worker")
+    pool = LocalPool("probe", ["tests.support.probe"], probe=probe, env=env, drain_timeout_s=30)
     scaler = Autoscaler(test_settings, {"probe": pool}, POLICY, queues={"probe": kit.queue})
     stop = asyncio.Event()
     running = asyncio.create_task(scaler.run(stop))

@@ -61,7 +61,7 @@ class DlqKit(ProbeKit):
             WARREN_PREFETCH="1",
             **extra,
         )
-        process = Process("tests.support.switch_worker", env, ready_line="consuming")
+        process = Process("tests.support.switch_worker", env, probe=self.consuming())
         self.processes.append(process)
         return await process.ready()
 
