@@ -10,8 +10,8 @@ import uuid
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import SecretStr
 
-from benchmarks.broker import wait_for_consumers
 from benchmarks.chain import (
     EXCHANGE,
     FINAL_STATUS,
@@ -25,6 +25,7 @@ from benchmarks.chain import (
 from benchmarks.processes import Children
 from benchmarks.timeline import Timeline, Window
 from config.settings import Settings
+from workers.ops.readiness import consumer_probe
 
 SERIES = "baseline"
 DRAIN_TIMEOUT_S = 60.0
@@ -51,18 +52,17 @@ class Baseline:
             "WARREN_BENCH_AMQP_URL": self._url,
             "WARREN_BENCH_PREFETCH": str(self._settings.prefetch),
         }
+        probing = self._settings.model_copy(update={"broker_url": SecretStr(self._url)})
         for role in ROLES:
-            children.spawn(f"baseline-{role}", "benchmarks.baseline_worker", [role], env)
+            consumes = consumer_probe(probing, queue_name(role), f"baseline-{role}")
+            module = "benchmarks.baseline_worker"
+            children.spawn(f"baseline-{role}", module, [role], env, probe=consumes)
         publishing = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await publishing.get_exchange(EXCHANGE, ensure=False)
         consuming = await self._connection.channel()
         await consuming.set_qos(prefetch_count=self._settings.prefetch)
         statuses = await consuming.get_queue(queue_name(STATUS), ensure=False)
         await statuses.consume(self._on_status, no_ack=False)
-
-    async def ready(self, children: Children) -> None:
-        """Wait until every role consumes its queue."""
-        await wait_for_consumers(self._url, [queue_name(r) for r in ROLES], children)
 
     async def closed_loop(self, chains: int, duration_s: float) -> Window:
         """Keep `chains` chains in flight for `duration_s`, then let the last ones finish."""

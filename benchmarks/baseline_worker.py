@@ -17,6 +17,7 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from benchmarks.chain import EXCHANGE, ROLES, effects, queue_name
+from outbox.amqp import connection_name
 
 
 def handler(exchange: AbstractExchange) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
@@ -38,7 +39,8 @@ async def serve(role: str, url: str, prefetch: int) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    connection = await aio_pika.connect(url, client_properties={"connection_name": f"bench-{role}"})
+    name = connection_name(f"baseline-{role}")  # the supervisor's probe looks for it
+    connection = await aio_pika.connect(url, client_properties={"connection_name": name})
     publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
     exchange = await publishing.get_exchange(EXCHANGE, ensure=False)
     consuming = await connection.channel()

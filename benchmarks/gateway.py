@@ -13,12 +13,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.broker import wait_for_consumers
 from benchmarks.load import order_body
-from benchmarks.processes import Child, Children, cpu_seconds
-from benchmarks.system import free_port, local_url, start_warren, wait_http, warren_env
-from config.settings import DEV_API_KEY
-from gateway.service import SERVICE as GATEWAY
+from benchmarks.processes import Child, Children
+from benchmarks.procfs import cpu_seconds
+from benchmarks.system import free_port, local_url, start_warren, warren_env
+from config.settings import DEV_API_KEY, Settings
+from workers.ops.readiness import http_probe
 
 START_MARGIN_S = 1.0  # load processes start together once all have imported
 
@@ -42,24 +42,17 @@ class GatewayBench:
         self._ports = {"gateway": free_port(), "bare": free_port()}
         self._servers: dict[str, Child] = {}
         self._body = run_dir / "order.json"
-        self._amqp_url = ""
 
-    def start(self, amqp_url: str, db_url: str) -> None:
-        """Start both servers (they get ready while other phases run)."""
+    def start(self, settings: Settings, amqp_url: str, db_url: str) -> None:
+        """Start both servers (`Children.ready` waits for them with the rest)."""
         self._body.write_text(json.dumps(order_body(0, "MUG-7")))
         env = warren_env(amqp_url, {"gateway": db_url}, self._run_dir, self._ports["gateway"])
-        self._servers["gateway"] = start_warren(self._children, env, workers=False)[0]
+        self._servers["gateway"] = start_warren(self._children, env, settings, workers=False)[0]
         bare_port = str(self._ports["bare"])
+        healthz = http_probe(local_url(self._ports["bare"]) + "/healthz")
         self._servers["bare"] = self._children.spawn(
-            "bare-app", "benchmarks.bare_app", [bare_port], {}
+            "bare-app", "benchmarks.bare_app", [bare_port], {}, probe=healthz
         )
-        self._amqp_url = amqp_url
-
-    async def ready(self) -> None:
-        """Wait until both answer and the gateway consumes its status queue."""
-        await wait_http(local_url(self._ports["gateway"]) + "/readyz", self._children)
-        await wait_http(local_url(self._ports["bare"]) + "/healthz", self._children)
-        await wait_for_consumers(self._amqp_url, [GATEWAY.queue], self._children)
 
     async def round(self, target: str, seconds: float) -> HttpRound:
         """Load `target` ("gateway" or "bare") for `seconds` from several client processes."""
@@ -76,7 +69,7 @@ class GatewayBench:
             )
             for i in range(self._processes)
         ]
-        server = self._servers[target].popen.pid
+        server = self._servers[target].pid
         await asyncio.sleep(max(0.0, start_at - time.time()))
         cpu_before = cpu_seconds(server)
         await asyncio.sleep(seconds)

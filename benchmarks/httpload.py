@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.leanhttp import read_response
-from benchmarks.processes import peak_rss_mb
+from benchmarks.procfs import peak_rss_mb
 
 HOST = "127.0.0.1"
 

@@ -7,26 +7,24 @@ from dataclasses import dataclass
 
 from benchmarks import phases
 from benchmarks.baseline import Baseline
-from benchmarks.broker import broker_versions, wait_for_consumers
+from benchmarks.broker import broker_versions
 from benchmarks.chain import MESSAGES_PER_CHAIN, ROLES
 from benchmarks.gateway import GatewayBench
 from benchmarks.load import OrderLoad
 from benchmarks.machine import describe
 from benchmarks.phases import Say, Stage
 from benchmarks.plan import BenchPlan
-from benchmarks.processes import peak_rss_mb
+from benchmarks.procfs import peak_rss_mb
 from benchmarks.relay import RelayBench
 from benchmarks.report import BenchResult
 from benchmarks.resources import Resources
 from benchmarks.stats import Comparison, Latency
 from benchmarks.system import (
-    WORK_QUEUES,
     WORKERS,
     bench_catalog,
     free_port,
     local_url,
     start_warren,
-    wait_http,
     warren_env,
 )
 from benchmarks.timeline import Timeline
@@ -34,6 +32,7 @@ from workers.runtime.discovery import services
 
 WARREN_PROCESSES = ("gateway", *WORKERS, "bench")
 BASELINE_PROCESSES = (*(f"baseline-{role}" for role in ROLES), "bench")
+READY_TIMEOUT_S = 90.0
 
 
 async def start(plan: BenchPlan, res: Resources, timeline: Timeline, say: Say) -> Stage:
@@ -44,18 +43,15 @@ async def start(plan: BenchPlan, res: Resources, timeline: Timeline, say: Say) -
     db_urls = {
         service: await res.databases.url(service) for service in (s.name for s in services())
     }
-    start_warren(res.children, warren_env(system_url, db_urls, res.run_dir, port))
+    start_warren(res.children, warren_env(system_url, db_urls, res.run_dir, port), settings)
     baseline = Baseline(await res.vhost("baseline"), settings, timeline)
     await baseline.start(res.children)
     gateway = GatewayBench(res.children, res.run_dir, plan.http_connections, plan.http_processes)
-    gateway.start(await res.vhost("gateway"), await res.databases.url("lone_gateway"))
+    gateway.start(settings, await res.vhost("gateway"), await res.databases.url("lone_gateway"))
     relay = RelayBench(settings, await res.vhost("relay"), await res.databases.url("relay"))
     await relay.start()
-    say(f"started {len(res.children.all)} processes; waiting until each one consumes")
-    await wait_http(local_url(port) + "/readyz", res.children)
-    await wait_for_consumers(system_url, WORK_QUEUES, res.children)
-    await baseline.ready(res.children)
-    await gateway.ready()
+    say(f"started {len(res.children.all)} processes; waiting until each one is ready")
+    await res.children.ready(READY_TIMEOUT_S)
     say(f"ready after {time.monotonic() - started:.1f}s")
     load = OrderLoad(local_url(port), skus, timeline)
     return Stage(load, baseline, relay, gateway, res.children)

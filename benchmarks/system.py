@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
+from pydantic import SecretStr
 
 from benchmarks.processes import Child, Children
-from config.settings import DEV_API_KEY_ENTRY
+from config.settings import DEV_API_KEY_ENTRY, Settings
+from gateway.service import SERVICE as GATEWAY
+from workers.ops.readiness import all_of, consumer_probe, http_probe, worker_probe
 from workers.runtime.discovery import services, worker_names
 
 WORKERS = worker_names()
@@ -73,26 +73,23 @@ def warren_env(
     return env | {f"WARREN_{s.upper()}_DB_URL": url for s, url in db_urls.items()}
 
 
-def start_warren(children: Children, env: dict[str, str], workers: bool = True) -> list[Child]:
-    """Start the gateway and (unless told otherwise) every worker, each with its relay."""
+def start_warren(
+    children: Children, env: dict[str, str], settings: Settings, workers: bool = True
+) -> list[Child]:
+    """Start the gateway and (unless told otherwise) every worker, each with its relay.
+
+    Each is ready when the broker shows it consuming (the gateway also answering /readyz), in
+    the vhost of `env`'s broker URL; `settings` give the management API's address and user.
+    """
+    probing = settings.model_copy(update={"broker_url": SecretStr(env["WARREN_BROKER_URL"])})
     prefix = "" if workers else "lone-"
-    started = [children.spawn(f"{prefix}gateway", "workers.cli", ["gateway"], env)]
+    readyz = http_probe(local_url(int(env["WARREN_GATEWAY_PORT"])) + "/readyz")
+    gateway_consumes = consumer_probe(probing, GATEWAY.queue, f"{GATEWAY.name}-api")
+    gateway_ready = all_of(readyz, gateway_consumes)
+    started = [
+        children.spawn(f"{prefix}gateway", "workers.cli", ["gateway"], env, probe=gateway_ready)
+    ]
     for name in WORKERS if workers else ():
-        started.append(children.spawn(name, "workers.cli", ["worker", name], env))
+        probe = worker_probe(probing, name)
+        started.append(children.spawn(name, "workers.cli", ["worker", name], env, probe=probe))
     return started
-
-
-async def wait_http(url: str, children: Children, timeout_s: float = 90) -> None:
-    """Wait until `url` answers 200 (a child dying first fails the wait)."""
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=2) as client:
-        while True:
-            children.check()
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer 200 within {timeout_s:g}s")
-            await asyncio.sleep(0.2)

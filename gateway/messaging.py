@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from gateway.projection import status_changed_handler
 from gateway.service import SERVICE
 from gateway.tables import IdempotencyRecord
 from outbox.amqp import ConfirmedPublisher, connect
+from outbox.backoff import retry_delay
 from outbox.db import session_factory
 from outbox.relay import Relay
 from outbox.tables import utcnow
@@ -77,7 +77,7 @@ class Messaging:
                 return await connect(self._settings.amqp_url(), f"{SERVICE.name}-api")
             except Exception as exc:  # broker down: keep accepting orders, keep trying
                 attempt += 1
-                delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1)
+                delay = retry_delay(attempt, base_s=1.0, cap_s=30.0)
                 logger.warning("broker unavailable ({}); retrying in {:.1f}s", exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)

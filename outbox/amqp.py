@@ -20,9 +20,9 @@ from aio_pika.abc import (
 from contracts.envelope import CONTENT_TYPE, WireMessage
 
 
-def connection_name(role: str) -> str:
-    """How the management UI shows this process: `orders-worker@host:pid`."""
-    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+def connection_name(role: str, pid: int | None = None) -> str:
+    """How the management UI shows a process (this one by default): `orders-worker@host:pid`."""
+    return f"{role}@{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 async def connect(url: str, role: str, *, timeout: float = 10.0) -> AbstractRobustConnection:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from config.settings import Settings
 from contracts.topology import delay_target
 from outbox.amqp import ConfirmedPublisher, amqp_message, connection_name
+from outbox.backoff import retry_delay
 from outbox.crashpoints import crashpoint
 from outbox.db import is_sqlite, session_factory
 from outbox.db import rows as fetch
@@ -43,6 +43,9 @@ from outbox.tables import OUTBOX, OutboxMessage, RelayLease, UtcDateTime, utcnow
 from outbox.unroutable import Unroutable, report_unroutable
 
 LEASE_NAME = "relay"
+# A failed row waits 0.5-1 s, then twice as long each time, at most a minute; the relay loop
+# itself, after an outage of the broker or database, at most 10 s.
+ROW_BACKOFF_BASE_S, ROW_BACKOFF_CAP_S, LOOP_BACKOFF_CAP_S = 1.0, 60.0, 10.0
 
 # Built once, run with parameters (see outbox.db.rows).
 _DUE = (
@@ -57,12 +60,6 @@ _MARK = (
     .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
     .values(published_at=bindparam("at", type_=UtcDateTime()))
 )
-
-
-def publish_backoff(attempts: int, *, cap: float = 60.0) -> float:
-    """Seconds before a failed row is tried again: exponential, capped, equal jitter."""
-    ceiling = min(cap, 0.5 * 2 ** min(attempts, 16))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class NotDueYet(Exception):
@@ -112,7 +109,9 @@ class Relay:
             except Exception as exc:  # the relay must outlive any broker or database outage
                 failures += 1
                 logger.warning("relay {} failed ({}): {}", self.service, type(exc).__name__, exc)
-                await _sleep_or_stop(stop, publish_backoff(failures, cap=10.0))
+                await _sleep_or_stop(
+                    stop, retry_delay(failures, base_s=ROW_BACKOFF_BASE_S, cap_s=LOOP_BACKOFF_CAP_S)
+                )
                 continue
             if published < self._settings.relay_batch_size:
                 await self._wait_for_work(stop)
@@ -279,10 +278,11 @@ def _retry(row: Row[*tuple[Any, ...]], outcome: BaseException) -> dict[str, Any]
     if isinstance(outcome, NotDueYet):
         return {"available_at": outcome.publish_at}
     attempts = row.attempts + 1
+    delay_s = retry_delay(attempts, base_s=ROW_BACKOFF_BASE_S, cap_s=ROW_BACKOFF_CAP_S)
     return {
         "attempts": attempts,
         "last_error": f"{type(outcome).__name__}: {outcome}"[:1000],
-        "available_at": utcnow() + timedelta(seconds=publish_backoff(attempts)),
+        "available_at": utcnow() + timedelta(seconds=delay_s),
     }
 
 

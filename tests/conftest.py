@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import asyncpg
@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from config.settings import Environment, Settings
 from workers.ops.doctor import MANAGEMENT_HINT, POSTGRES_HINT, RABBITMQ_HINT, pg_test_dsn, redact
+from workers.ops.management import Management
 
 Backend = Literal["sqlite-inline", "sqlite-aiosqlite", "postgres"]
 BACKENDS: tuple[Backend, ...] = ("sqlite-inline", "sqlite-aiosqlite", "postgres")
@@ -57,13 +58,12 @@ def base_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def management(base_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the RabbitMQ management API, authenticated as the management user."""
-    auth = (base_settings.management_user, base_settings.management_password.get_secret_value())
+async def management(base_settings: Settings) -> AsyncIterator[Management]:
+    """The management API client, authenticated as the management user."""
     url = base_settings.management_url
-    async with httpx.AsyncClient(base_url=url, auth=auth, timeout=10) as client:
+    async with Management(base_settings) as client:
         try:
-            (await client.get("/api/overview")).raise_for_status()
+            await client.overview()
         except httpx.HTTPStatusError as exc:
             hint = "check WARREN_MANAGEMENT_USER and WARREN_MANAGEMENT_PASSWORD"
             raise _unavailable("the RabbitMQ management API", url, exc, hint) from None
@@ -79,28 +79,22 @@ def _vhost_name(module_name: str) -> str:
 
 @contextlib.asynccontextmanager
 async def fresh_vhost(
-    management: httpx.AsyncClient, base_settings: Settings, label: str
+    management: Management, base_settings: Settings, label: str
 ) -> AsyncIterator[str]:
     """Create a virtual host for `label`, grant our users everything on it, delete it after."""
     name = _vhost_name(label)
-    vhost = quote(name, safe="")
     broker_user = unquote(urlsplit(base_settings.amqp_url()).username or "guest")
-    users = {base_settings.management_user, broker_user}
-    description = {"description": f"Warren tests: {label}"}
-    (await management.put(f"/api/vhosts/{vhost}", json=description)).raise_for_status()
     try:
-        for user in sorted(users):
-            everything = {"configure": ".*", "write": ".*", "read": ".*"}
-            path = f"/api/permissions/{vhost}/{quote(user, safe='')}"
-            (await management.put(path, json=everything)).raise_for_status()
+        users = {base_settings.management_user, broker_user}
+        await management.create_vhost(name, f"Warren tests: {label}", users)
         yield name
     finally:
-        await management.delete(f"/api/vhosts/{vhost}")
+        await management.delete_vhost(name)
 
 
 @pytest.fixture(scope="module")
 async def rabbit_vhost(
-    request: pytest.FixtureRequest, management: httpx.AsyncClient, base_settings: Settings
+    request: pytest.FixtureRequest, management: Management, base_settings: Settings
 ) -> AsyncIterator[str]:
     """A fresh virtual host for one test module, deleted with everything in it afterwards."""
     async with fresh_vhost(management, base_settings, request.module.__name__) as name:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from config.settings import Settings
 from tests.conftest import DEFAULT_BACKENDS, Backend, fresh_vhost
+from workers.ops.management import Management
 
 
 @pytest.fixture(params=DEFAULT_BACKENDS)
@@ -20,7 +20,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 @pytest.fixture
 async def e2e_amqp_url(
-    request: pytest.FixtureRequest, management: httpx.AsyncClient, base_settings: Settings
+    request: pytest.FixtureRequest, management: Management, base_settings: Settings
 ) -> AsyncIterator[str]:
     """The broker URL of a vhost made for this one test."""
     async with fresh_vhost(management, base_settings, request.node.name) as name:

@@ -61,10 +61,12 @@ def up(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 async def test_up_runs_everything_and_the_demo_meets_every_expectation(
     e2e_amqp_url: str, tmp_path: Path
 ) -> None:
-    # given a fresh vhost, var directory, gateway port and metrics ports
+    # given a fresh vhost, var directory, gateway port and metrics ports, and services that log
+    # only warnings (readiness must come from the broker and /readyz, not from a log line)
     var = tmp_path / "var"
     env = os.environ | {
         "WARREN_ENV": "test",
+        "WARREN_LOG_LEVEL": "WARNING",
         "WARREN_BROKER_URL": e2e_amqp_url,
         "WARREN_VAR_DIR": str(var),
         "WARREN_GATEWAY_PORT": str(free_port()),
@@ -85,3 +87,4 @@ async def test_up_runs_everything_and_the_demo_meets_every_expectation(
         assert re.search(rf"│ +{status} +│", output), f"no {status} row:\n{output[-6000:]}"
     assert len(re.findall(r"^started \w+ \(pid \d+\)$", output, re.M)) == 1 + WORKER_COUNT
     assert processes_with(f"WARREN_VAR_DIR={var}\0") == []
+    assert "consuming" not in output  # nothing at INFO reached the console

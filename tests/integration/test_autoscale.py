@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from urllib.parse import quote
 
-import httpx
-
-from config.settings import Environment, Settings
+from config.settings import Settings
 from tests.support.harness import wait_for
 from tests.support.probe_kit import ProbeKit
 from workers.ops.autoscale import Autoscaler, ScalePolicy
+from workers.ops.management import Management
 from workers.ops.pool import LocalPool
+from workers.ops.readiness import consumer_probe
 
 BACKLOG = 2000
 POLICY = ScalePolicy(
@@ -21,8 +20,8 @@ POLICY = ScalePolicy(
 )
 
 
-async def queue_stats(management: httpx.AsyncClient, vhost: str, queue: str) -> dict[str, int]:
-    body = (await management.get(f"/api/queues/{quote(vhost, safe='')}/{queue}")).json()
+async def queue_stats(management: Management, vhost: str, queue: str) -> dict[str, int]:
+    body = await management.on(vhost).queue(queue) or {}
     return {
         "consumers": int(body.get("consumers") or 0),
         "backlog": int(body.get("messages") or 0),
@@ -32,16 +31,17 @@ async def queue_stats(management: httpx.AsyncClient, vhost: str, queue: str) -> 
 
 async def test_a_backlog_of_2000_scales_to_4_workers_and_back_to_1_with_nothing_lost_or_repeated(
     amqp_url: str,
+    test_settings: Settings,
     rabbit_vhost: str,
-    management: httpx.AsyncClient,
+    management: Management,
     make_database_url,
     tmp_path: Path,
 ) -> None:
     kit = ProbeKit(amqp_url, make_database_url("postgres"), tmp_path, "autoscaled")
     env = os.environ | kit.env(WARREN_PREFETCH="1")
-    pool = LocalPool("probe", ["tests.support.probe"], env=env, drain_timeout_s=30)
-    settings = Settings(_env_file=None, env=Environment.TEST, broker_url=amqp_url)
-    scaler = Autoscaler(settings, {"probe": pool}, POLICY, queues={"probe": kit.queue})
+    probe = consumer_probe(test_settings, kit.queue, "probe-worker")
+    pool = LocalPool("probe", ["tests.support.probe"], probe=probe, env=env, drain_timeout_s=30)
+    scaler = Autoscaler(test_settings, {"probe": pool}, POLICY, queues={"probe": kit.queue})
     stop = asyncio.Event()
     running = asyncio.create_task(scaler.run(stop))
     peak = 0

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
-import httpx
 import pytest
 
 from contracts.envelope import Envelope
@@ -33,6 +32,7 @@ from outbox.amqp import from_wire
 from tests.conftest import MakeDatabaseUrl
 from tests.support.harness import REPO, Process, wait_for
 from tests.support.probe_kit import ProbeKit, place_order
+from workers.ops.management import Management
 
 PLACE, CANCEL = "orders.PlaceOrder", "orders.CancelOrder"
 
@@ -61,7 +61,7 @@ class DlqKit(ProbeKit):
             WARREN_PREFETCH="1",
             **extra,
         )
-        process = Process("tests.support.switch_worker", env, ready_line="consuming")
+        process = Process("tests.support.switch_worker", env, probe=self.consuming())
         self.processes.append(process)
         return await process.ready()
 
@@ -159,15 +159,15 @@ def _names(places: int, cancel_every: int) -> list[str]:
 
 @pytest.mark.parametrize("queue_type", ["quorum", "classic"])
 async def test_replay_by_type_with_a_limit_replays_the_oldest_and_keeps_the_rest_in_order(
-    kit: DlqKit, queue_type: str, management: httpx.AsyncClient
+    kit: DlqKit, queue_type: str, management: Management
 ) -> None:
     # given 50 PlaceOrders and 5 CancelOrders dead-lettered by a failing handler
     await kit.start_switch(WARREN_QUEUE_TYPE=queue_type)
     sent = await kit.dead_letter(_names(50, cancel_every=10))
     assert len(sent) == 55
-    vhost = quote(unquote(urlsplit(kit.amqp_url).path.lstrip("/")), safe="")
-    described = await management.get(f"/api/queues/{vhost}/{kit.dlq}")
-    assert described.json()["type"] == queue_type  # each type gives messages back differently
+    vhost = unquote(urlsplit(kit.amqp_url).path.lstrip("/"))
+    described = await management.on(vhost).queue(kit.dlq) or {}
+    assert described.get("type") == queue_type  # each type gives messages back differently
     kit.flip()
 
     # when the operator replays 20 PlaceOrders

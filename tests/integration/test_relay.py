@@ -6,7 +6,6 @@ On every backend: PostgreSQL, and SQLite on both drivers (where a lease lets one
 from __future__ import annotations
 
 import uuid
-from urllib.parse import quote
 
 import aio_pika
 from sqlalchemy import func
@@ -21,6 +20,7 @@ from outbox.tables import MESSAGING_TABLES, OutboxMessage
 from outbox.unit_of_work import UnitOfWork
 from tests.conftest import Backend
 from tests.support.harness import Process, wait_for
+from workers.ops.management import Management
 from workers.runtime.topology import apply_plan, build_plan
 
 ROWS = 10_000
@@ -51,7 +51,11 @@ async def _pending(database_url: str) -> int:
 
 
 async def test_two_relays_publish_10000_rows_each_exactly_once(
-    test_settings: Settings, database_url: str, backend: Backend, management, rabbit_vhost: str
+    test_settings: Settings,
+    database_url: str,
+    backend: Backend,
+    management: Management,
+    rabbit_vhost: str,
 ) -> None:
     listener = Subscription("relaytest", "events", ("orders.OrderStatusChanged",))
     connection = await aio_pika.connect_robust(test_settings.amqp_url())
@@ -106,7 +110,6 @@ async def _at_least(items: list[str], n: int) -> bool:
     return len(items) >= n
 
 
-async def _settled(management, vhost: str, queue: str) -> bool:
-    response = await management.get(f"/api/queues/{quote(vhost, safe='')}/{queue}")
-    body = response.json()
+async def _settled(management: Management, vhost: str, queue: str) -> bool:
+    body = await management.on(vhost).queue(queue) or {}
     return body.get("messages") == 0 and body.get("messages_unacknowledged") == 0

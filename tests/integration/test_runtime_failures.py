@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -16,6 +17,7 @@ from outbox.amqp import amqp_message
 from tests.conftest import DEFAULT_BACKENDS
 from tests.support.harness import wait_for
 from tests.support.probe_kit import ProbeKit, place_order
+from workers.ops.management import Management
 
 RETRY_BASE_S = 1.0
 JITTER = 0.4
@@ -73,7 +75,7 @@ async def _all_effects(kit: ProbeKit, orders: list[str]) -> bool:
 
 @pytest.mark.parametrize("backend", DEFAULT_BACKENDS)  # the broker decides, not the SQLite driver
 async def test_a_handler_that_always_fails_ends_in_the_dlq_with_every_failure_header(
-    kit: ProbeKit, management
+    kit: ProbeKit, management: Management
 ) -> None:
     worker = await kit.start(
         WARREN_IMMEDIATE_RETRIES="1", WARREN_DELAYED_RETRIES="2", WARREN_RETRY_BASE_S="0.2"
@@ -99,11 +101,10 @@ async def test_a_handler_that_always_fails_ends_in_the_dlq_with_every_failure_he
     assert await worker.metric("warren_dead_lettered_total", reason="exhausted") == 1
     assert await kit.effects(order) == 0
 
-    vhost = kit.amqp_url.rsplit("/", 1)[1]
+    vhost = unquote(kit.amqp_url.rsplit("/", 1)[1])
 
     async def drained() -> bool:
-        response = await management.get(f"/api/queues/{vhost}/{kit.queue}")
-        body = response.json()
+        body = await management.on(vhost).queue(kit.queue) or {}
         return body.get("messages") == 0 and body.get("messages_unacknowledged") == 0
 
     await wait_for(drained, timeout=20, what="the work queue to be empty with nothing unacked")

@@ -7,8 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +14,11 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+
+from config.settings import Environment, Settings
+from workers.ops.readiness import Probe, consumer_probe
+from workers.ops.supervisor import Child, ChildDied
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,64 +44,63 @@ async def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
+def consumer_ready(amqp_url: str, queue: str, role: str) -> Probe:
+    """The supervisor's probe: the child (connection `role@host:pid`) consumes `queue`."""
+    settings = Settings(env=Environment.TEST, broker_url=SecretStr(amqp_url))
+    return consumer_probe(settings, queue, role)
+
+
 class Process:
-    """A Python module run as a separate process, its stderr kept for assertions."""
+    """A Python module run as a supervised child process, its output kept for assertions."""
 
     def __init__(
         self,
         module: str,
         env: dict[str, str],
         *,
-        ready_line: str | None = None,
+        probe: Probe | None = None,
         args: list[str] | None = None,
     ) -> None:
         self.metrics_port = free_port()
         full_env = os.environ | env | {"WARREN_METRICS_PORT": str(self.metrics_port)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, *(args or [])],
-            cwd=REPO,
-            env=full_env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        self._ready_line = ready_line
-        threading.Thread(target=self._read, daemon=True).start()
+        self.child = Child(module, module, args or [], full_env, probe=probe, cwd=REPO)
+        self.child.start()
 
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if self._ready_line is None or self._ready_line in line:
-                self._ready.set()
-        self._ready.set()
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        """The running process."""
+        assert self.child.popen is not None
+        return self.child.popen
+
+    @property
+    def lines(self) -> list[str]:
+        """Everything it wrote so far (stdout and stderr), line by line."""
+        return list(self.child.lines)
 
     async def ready(self, timeout: float = 30.0) -> Process:
-        """Wait for the ready line; fail with the process's output if it died first."""
-        await asyncio.to_thread(self._ready.wait, timeout)
-        if self.proc.poll() is not None or not self._ready.is_set():
-            raise AssertionError(f"process not ready (exit {self.proc.poll()}):\n{self.output()}")
+        """Wait for its probe; fail with the process's output if it died or timed out first."""
+        try:
+            await self.child.wait_ready(timeout)
+        except ChildDied as exc:  # it says how, with its last lines
+            raise AssertionError(f"process not ready: {exc}") from None
+        except TimeoutError as exc:
+            raise AssertionError(f"process not ready: {exc}\n{self.output()}") from None
         return self
 
     async def exited(self, timeout: float = 30.0) -> int:
         """Wait for the process to end; its return code (-9 for SIGKILL)."""
-        return await asyncio.to_thread(self.proc.wait, timeout)
+        return await self.child.exited(timeout)
 
     def terminate(self) -> None:
         """SIGTERM: ask for a graceful drain."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        self.child.signal(signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL, no questions asked."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
+        self.child.kill()
 
     def output(self) -> str:
-        return "".join(self.lines[-80:])
+        return self.child.tail(80)
 
     async def metric(self, name: str, **labels: str) -> float:
         """The sum of a metric's samples matching `labels`, read from the process's /metrics."""

@@ -18,8 +18,9 @@ from contracts.registry import default_registry
 from contracts.topology import dead_letter_queue, exchange_for, routing_key_for, work_queue
 from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
-from tests.support.harness import Process
+from tests.support.harness import Process, consumer_ready
 from tests.support.probe import ProbeEffect
+from workers.ops.readiness import Probe
 
 
 def place_order(mode: str) -> PlaceOrder:
@@ -62,9 +63,13 @@ class ProbeKit:
             **extra,
         }
 
+    def consuming(self) -> Probe:
+        """Ready when a probe worker process consumes this kit's queue."""
+        return consumer_ready(self.amqp_url, self.queue, "probe-worker")
+
     async def start(self, **extra: str) -> Process:
         """Start a probe worker and wait until it consumes."""
-        process = Process("tests.support.probe", self.env(**extra), ready_line="consuming")
+        process = Process("tests.support.probe", self.env(**extra), probe=self.consuming())
         self.processes.append(process)
         return await process.ready()
 

@@ -8,17 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-import httpx
 from sqlmodel import select
 
 from config.settings import Environment, Settings
 from contracts.base import Message
 from contracts.envelope import Envelope
 from contracts.registry import default_registry
-from contracts.topology import exchange_for, routing_key_for
+from contracts.topology import exchange_for, routing_key_for, subscription
 from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
-from tests.support.harness import Process, wait_for
+from tests.support.harness import Process, consumer_ready, wait_for
+from workers.ops.readiness import http_probe
 from workers.orders.tables import CustomerOrder
 from workers.runtime.discovery import worker_names
 
@@ -60,11 +60,17 @@ class System:
 
     async def start(self, *services: str) -> None:
         """Start workers (all of them by default) and wait until each consumes."""
+        names = services or WORKERS
         started = [
-            Process("workers.cli", self.env(), args=["worker", s], ready_line="consuming")
-            for s in services or WORKERS
+            Process(
+                "workers.cli",
+                self.env(),
+                args=["worker", name],
+                probe=consumer_ready(self.amqp_url, subscription(name).queue, f"{name}-worker"),
+            )
+            for name in names
         ]
-        for name, process in zip(services or WORKERS, started, strict=True):
+        for name, process in zip(names, started, strict=True):
             self.processes[name] = self.processes_seen[name] = process
         await asyncio.gather(*(p.ready(60) for p in started))
 
@@ -73,20 +79,10 @@ class System:
         gateway_env = self.env() | {"WARREN_GATEWAY_PORT": str(port), **env}
         if broker_url is not None:
             gateway_env["WARREN_BROKER_URL"] = broker_url
-        process = Process("workers.cli", gateway_env, args=["gateway"])
+        readyz = http_probe(f"http://127.0.0.1:{port}/readyz")
+        process = Process("workers.cli", gateway_env, args=["gateway"], probe=readyz)
         self.processes["gateway"] = self.processes_seen["gateway"] = process
-
-        async def ready() -> bool:
-            if process.proc.poll() is not None:
-                raise AssertionError(f"gateway exited:\n{process.output()}")
-            try:
-                async with httpx.AsyncClient() as client:
-                    return (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(ready, timeout=60, what="the gateway to be ready")
-        return process
+        return await process.ready(60)
 
     def stop(self, service: str) -> Process:
         """Stop one worker for good (SIGKILL): as if its machine vanished."""

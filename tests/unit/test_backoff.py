@@ -1,4 +1,4 @@
-"""Delayed-retry backoff: exponential, capped, jittered (workers/runtime/backoff.py)."""
+"""The one backoff (outbox/backoff.py): exponential, capped, jittered; every retry loop uses it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from workers.runtime.backoff import retry_delay
+from outbox.backoff import retry_delay
 
 BASE_S = 1.0
 CAP_S = 300.0
@@ -134,3 +134,11 @@ def test_the_same_seed_gives_the_same_waits() -> None:
 def test_attempts_are_counted_from_one(attempt: int) -> None:
     with pytest.raises(ValueError, match="from 1"):
         retry_delay(attempt, base_s=BASE_S, cap_s=CAP_S, jitter=0.5)
+
+
+def test_the_default_jitter_is_equal_jitter() -> None:
+    low, high = (
+        retry_delay(5, base_s=1.0, cap_s=CAP_S, rng=ExtremeRandom(highest=h)) for h in (False, True)
+    )
+
+    assert (low, high) == (8.0, 16.0)

@@ -1,70 +1,72 @@
-"""A failed outbox publish is retried forever, with capped, jittered backoff (outbox/relay.py)."""
+"""A refused outbox publish is retried forever, later each time, through the one backoff."""
 
 from __future__ import annotations
 
-from itertools import pairwise
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
-import pytest
+import aio_pika
+from sqlalchemy import update
+from sqlmodel import select
 
-from outbox import relay
-from outbox.relay import publish_backoff
+from config.settings import Settings
+from contracts.envelope import Envelope
+from contracts.orders import OrderStatus, OrderStatusChanged
+from outbox.db import create_engine, create_tables, session_factory
+from outbox.relay import ROW_BACKOFF_BASE_S, ROW_BACKOFF_CAP_S, Relay
+from outbox.tables import MESSAGING_TABLES, OutboxMessage, utcnow
+from outbox.unit_of_work import UnitOfWork
+from tests.support.fakes import RecordingPublisher
 
-
-class ExtremeRandom:
-    """Stands in for the `random` module in the relay: always the lowest or highest draw."""
-
-    def __init__(self, *, highest: bool) -> None:
-        self._highest = highest
-
-    def uniform(self, a: float, b: float) -> float:
-        return b if self._highest else a
-
-
-def backoff_range(
-    monkeypatch: pytest.MonkeyPatch, attempts: int, *, cap: float = 60.0
-) -> tuple[float, float]:
-    """The shortest and longest pause before retry `attempts` of a failed publish."""
-    monkeypatch.setattr(relay, "random", ExtremeRandom(highest=False))
-    low = publish_backoff(attempts, cap=cap)
-    monkeypatch.setattr(relay, "random", ExtremeRandom(highest=True))
-    high = publish_backoff(attempts, cap=cap)
-    return low, high
+ATTEMPTS = 10
+SLACK_S = 1.0  # the time the relay itself takes between our clock reading and its own
 
 
-@pytest.mark.parametrize("cap", [10.0, 60.0])
-def test_a_publish_that_keeps_failing_never_waits_longer_than_the_cap(
-    monkeypatch: pytest.MonkeyPatch, cap: float
-) -> None:
-    for attempts in (1, 5, 10, 16, 17, 100, 10_000):
-        low, high = backoff_range(monkeypatch, attempts, cap=cap)
+class RefusingPublisher(RecordingPublisher):
+    """A broker that refuses every publish."""
 
-        assert 0 < low <= high <= cap
-
-
-def test_after_many_failures_the_pause_settles_between_half_the_cap_and_the_cap(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert backoff_range(monkeypatch, 1_000, cap=60.0) == (30.0, 60.0)
+    async def publish(
+        self, message: aio_pika.Message, exchange: str, routing_key: str, *, timeout: float = 10.0
+    ) -> Any:
+        raise ConnectionError("broker refused the publish")
 
 
-def test_the_pause_grows_with_the_number_of_failed_attempts(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    ranges = [backoff_range(monkeypatch, attempts) for attempts in range(1, 20)]
+async def test_a_refused_publish_waits_longer_each_attempt_up_to_the_cap(tmp_path: Path) -> None:
+    # given one event in a real SQLite outbox and a broker that refuses everything
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}")
+    await create_tables(engine, MESSAGING_TABLES)
+    sessions = session_factory(engine)
+    async with UnitOfWork(sessions) as uow:
+        uow.publish(
+            Envelope(OrderStatusChanged(order_id=uuid4(), status=OrderStatus.PENDING, sequence=1))
+        )
+        await uow.commit()
+    relay = Relay("orders", engine, RefusingPublisher(), Settings(_env_file=None))
 
-    for (low, high), (next_low, next_high) in pairwise(ranges):
-        assert next_low >= low
-        assert next_high >= high
-    # and it really grows: the first retry comes within a second, later ones much later
-    assert ranges[0][1] <= 1.0
-    assert ranges[6][0] > 10 * ranges[0][1]
+    waits = []
+    for attempt in range(1, ATTEMPTS + 1):
+        # when the relay tries the row (made due again by hand after each failure)
+        before = utcnow()
+        assert await relay.relay_once() == 0
+        async with sessions() as session:
+            row = (await session.exec(select(OutboxMessage))).one()
+        async with sessions() as session:
+            await session.exec(
+                update(OutboxMessage).values(available_at=utcnow() - timedelta(seconds=1))
+            )
+            await session.commit()
 
+        # then it stays pending, counts the attempt, keeps the error and waits its backoff
+        assert row.published_at is None and row.attempts == attempt
+        assert row.last_error == "ConnectionError: broker refused the publish"
+        ceiling = min(ROW_BACKOFF_CAP_S, ROW_BACKOFF_BASE_S * 2 ** (attempt - 1))
+        wait = (row.available_at - before).total_seconds()
+        assert ceiling / 2 <= wait <= ceiling + SLACK_S, (attempt, wait)
+        waits.append(wait)
+    await engine.dispose()
 
-def test_real_pauses_are_jittered_within_their_range(monkeypatch: pytest.MonkeyPatch) -> None:
-    low, high = backoff_range(monkeypatch, 4)
-    monkeypatch.undo()
-
-    pauses = [publish_backoff(4) for _ in range(500)]
-
-    assert all(low <= pause <= high for pause in pauses)
-    assert len(set(pauses)) > 450
+    # and the first retry comes within a second, the last ones after half a minute or more
+    assert waits[0] <= 1 + SLACK_S
+    assert all(wait >= ROW_BACKOFF_CAP_S / 2 for wait in waits[-3:])

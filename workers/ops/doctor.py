@@ -32,6 +32,7 @@ from workers.ops.local_services import (
     propose,
     run_step,
 )
+from workers.ops.management import Management
 
 __all__ = [
     "DEFAULT_TEST_PG_DSN",
@@ -111,22 +112,18 @@ async def _check_amqp(settings: Settings, limit_s: float) -> Check:
 
 async def _check_management(settings: Settings, limit_s: float) -> Check:
     name, target = "RabbitMQ management API", settings.management_url
-    auth = (settings.management_user, settings.management_password.get_secret_value())
     try:
-        async with (
-            asyncio.timeout(limit_s + 1),
-            httpx.AsyncClient(auth=auth, timeout=limit_s) as client,
-        ):
-            response = await client.get(f"{settings.management_url.rstrip('/')}/api/overview")
+        async with asyncio.timeout(limit_s + 1), Management(settings, timeout_s=limit_s) as api:
+            overview = await api.overview()
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == 401:
+            hint = "check WARREN_MANAGEMENT_USER and WARREN_MANAGEMENT_PASSWORD"
+            return Check(name, target, False, "401 Unauthorized", hint)
+        detail = f"GET /api/overview answered {exc.response.status_code}"
+        return Check(name, target, False, detail, MANAGEMENT_HINT)
     except (httpx.HTTPError, TimeoutError) as exc:
         return Check(name, target, False, _reason(exc), MANAGEMENT_HINT)
-    if response.status_code == 401:
-        hint = "check WARREN_MANAGEMENT_USER and WARREN_MANAGEMENT_PASSWORD"
-        return Check(name, target, False, "401 Unauthorized", hint)
-    if response.status_code != 200:
-        detail = f"GET /api/overview answered {response.status_code}"
-        return Check(name, target, False, detail, MANAGEMENT_HINT)
-    version = response.json().get("rabbitmq_version", "?")
+    version = overview.get("rabbitmq_version", "?")
     missing = await _missing_plugins(settings, limit_s)
     if missing:
         detail = f"RabbitMQ {version} without the plugins {', '.join(missing)}"
@@ -136,11 +133,9 @@ async def _check_management(settings: Settings, limit_s: float) -> Check:
 
 async def _missing_plugins(settings: Settings, limit_s: float) -> list[str]:
     """The plugins Warren uses that some node of the cluster has not enabled."""
-    auth = (settings.management_user, settings.management_password.get_secret_value())
-    url = f"{settings.management_url.rstrip('/')}/api/nodes"
     try:
-        async with httpx.AsyncClient(auth=auth, timeout=limit_s) as client:
-            nodes = (await client.get(url)).raise_for_status().json()
+        async with Management(settings, timeout_s=limit_s) as api:
+            nodes = await api.nodes()
     except (httpx.HTTPError, ValueError):
         return []  # a user without the monitoring tag may not list nodes: nothing to say
     enabled = [set(node.get("enabled_plugins") or ()) for node in nodes] or [set()]

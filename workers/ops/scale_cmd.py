@@ -13,6 +13,7 @@ from loguru import logger
 from config.settings import get_settings
 from workers.ops.autoscale import Autoscaler, ScalePolicy
 from workers.ops.pool import LocalPool
+from workers.ops.readiness import worker_probe
 from workers.runtime.discovery import worker_names
 from workers.runtime.logs import configure_logging
 from workers.runtime.service import serve_metrics
@@ -57,6 +58,7 @@ async def run_scaler(
         name: LocalPool(
             name,
             ["workers.cli", "worker", name],
+            probe=worker_probe(settings, name),
             env=env,
             base=base,
             drain_timeout_s=settings.drain_timeout_s + 10,

@@ -1,4 +1,9 @@
-"""Child processes run as one: start them, echo their logs, notice deaths, stop them gracefully."""
+"""The one process supervisor: `warren up`, the autoscaler's pools, the benchmarks and the tests.
+
+Each child runs `python -m MODULE ARGS` in its own session (signals reach it only through us),
+is ready when its probe says so (see `workers/ops/readiness.py`, never its log lines), and is
+stopped with SIGTERM (it drains), then SIGKILL after a grace period.
+"""
 
 from __future__ import annotations
 
@@ -6,168 +11,204 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
-import zlib
-from asyncio.subprocess import DEVNULL, PIPE, STDOUT
+import threading
+import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from pathlib import Path
 
-import httpx
-from rich.console import Console
-from rich.text import Text
+from workers.ops.readiness import Probe
 
-T = TypeVar("T")
-TAIL_LINES = 20
-PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "red")
-
-
-def style_of(name: str) -> str:
-    """A colour for a service's log prefix: stable for a name, whatever services exist."""
-    return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
+KEPT_LINES = 10_000
+POLL_S = 0.05
+PROBE_EVERY_S = 0.25
+READER_JOIN_S = 2.0
 
 
-@dataclass
+class ChildDied(RuntimeError):
+    """A child exited while it was still needed."""
+
+
+@dataclass(eq=False)
 class Child:
-    """One service run as `python -m workers.cli gateway|worker NAME`, its last lines kept."""
+    """One `python -m MODULE ARGS` process; its output goes to `log`, or is kept and echoed."""
 
     name: str
+    module: str
+    args: list[str]
     env: dict[str, str]
-    process: asyncio.subprocess.Process | None = None
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    probe: Probe | None = None
+    lasting: bool = True  # needed until the end (a load generator is not)
+    log: Path | None = None
+    on_line: Callable[[str], None] | None = None
+    cwd: Path | None = None
+    popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_LINES), init=False)
+    ready: bool = field(default=False, init=False)
+    _reader: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> None:
+        """Start it in a new session; its stdout and stderr together."""
+        out = self.log.open("wb") if self.log is not None else None
+        try:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args],
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if out is None else out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if out is not None:
+                out.close()
+        if out is None:
+            self._reader = threading.Thread(target=self._read, name=f"{self.name}-out", daemon=True)
+            self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen is not None and self.popen.stdout is not None
+        for raw in self.popen.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            if self.on_line is not None:
+                self.on_line(line)
 
     @property
-    def args(self) -> list[str]:
-        return ["gateway"] if self.name == "gateway" else ["worker", self.name]
+    def pid(self) -> int:
+        """Its process id (also its process group's)."""
+        assert self.popen is not None, f"{self.name} was never started"
+        return self.popen.pid
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.returncode is None
+        """Started and not yet exited."""
+        return self.popen is not None and self.popen.poll() is None
+
+    def tail(self, lines: int = 25) -> str:
+        """Its last lines of output."""
+        if self.log is not None:
+            with contextlib.suppress(OSError):
+                return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            return "(no output)"
+        return "\n".join(list(self.lines)[-lines:]) or "(no output)"
+
+    def check(self) -> None:
+        """Raise `ChildDied`, with its last lines, if it is no longer running."""
+        if self.popen is not None and not self.running:
+            self._finish_output()
+            raise ChildDied(
+                f"{self.name} exited ({describe(self.popen.returncode)}):\n{self.tail()}"
+            )
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send `sig` to its process group, if it still runs."""
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, sig)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait until its probe says ready; `ChildDied` if it exits first, `TimeoutError` after."""
+        deadline, last_error = time.monotonic() + timeout_s, ""
+        while not self.ready:
+            self.check()
+            try:
+                self.ready = self.probe is None or await self.probe(self.pid)
+            except Exception as exc:  # a probe that cannot ask yet is a "not yet"
+                last_error = f" (last probe error: {type(exc).__name__}: {exc})"
+            if not self.ready:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.name} not ready after {timeout_s:g}s{last_error}")
+                await asyncio.sleep(PROBE_EVERY_S)
+
+    async def exited(self, timeout_s: float) -> int:
+        """Wait for it to end; its exit code (negative: the signal that ended it)."""
+        deadline = time.monotonic() + timeout_s
+        while (code := self.popen.poll() if self.popen else None) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} still running after {timeout_s:g}s")
+            await asyncio.sleep(POLL_S)
+        return code
+
+    async def stop(self, grace_s: float) -> int:
+        """SIGTERM (it drains), SIGKILL if it outlives `grace_s`; its exit code."""
+        self.signal(signal.SIGTERM)
+        try:
+            return await self.exited(grace_s)
+        except TimeoutError:
+            return self.kill()
+
+    def kill(self) -> int:
+        """SIGKILL, no questions asked; its exit code, once its last output is read."""
+        self.signal(signal.SIGKILL)
+        code = self.popen.wait() if self.popen is not None else 0
+        self._finish_output()
+        return code
+
+    def _finish_output(self) -> None:
+        """Let the reader take the last lines of a child that has exited."""
+        if self._reader is not None:
+            self._reader.join(timeout=READER_JOIN_S)
 
 
 class Supervisor:
-    """Starts the children, echoes their logs, notices deaths and stops them all gracefully."""
+    """Children started, made ready, watched and stopped as one."""
 
-    def __init__(self, children: list[Child], console: Console, stop_timeout_s: float) -> None:
-        self.children, self.console, self.stop_timeout_s = children, console, stop_timeout_s
-        self.stop = asyncio.Event()
-        self.exit_code = 0
-        self._followers: list[asyncio.Task[None]] = []
+    def __init__(self) -> None:
+        self.all: list[Child] = []
 
-    def install_signal_handlers(self) -> None:
-        """Ctrl-C, SIGTERM or SIGHUP stop everything; a second one kills what is left."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, self._on_signal)
+    def spawn(self, child: Child) -> Child:
+        """Start `child` and keep it."""
+        child.start()
+        self.all.append(child)
+        return child
 
-    def _on_signal(self) -> None:
-        if self.stop.is_set():
-            self.console.print("[red]killing what is left[/]")
-            self._signal_all(signal.SIGKILL)
-            return
-        self.console.print("[bold]stopping: every service drains (Ctrl-C again to kill)[/]")
-        self.stop.set()
+    async def ready(self, timeout_s: float) -> None:
+        """Wait until every lasting child is ready (`ChildDied` or `TimeoutError` otherwise)."""
+        waiting = [c.wait_ready(timeout_s) for c in self.all if c.lasting and not c.ready]
+        await asyncio.gather(*waiting)
 
-    async def start(self) -> None:
-        """Start every child in its own process group: signals reach them only through us."""
-        for child in self.children:
-            child.process = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "workers.cli", *child.args),
-                env=child.env,
-                stdin=DEVNULL,
-                stdout=PIPE,
-                stderr=STDOUT,
-                start_new_session=True,
-                limit=2**20,
-            )
-            self.console.print(f"started {child.name} (pid {child.process.pid})")
-            self._followers.append(asyncio.create_task(self._follow(child)))
+    def laggards(self) -> list[Child]:
+        """Lasting children not (yet) ready."""
+        return [c for c in self.all if c.lasting and not c.ready]
 
-    async def _follow(self, child: Child) -> None:
-        assert child.process is not None and child.process.stdout is not None
-        prefix = (f"{child.name:<9}| ", style_of(child.name))
-        async for raw in child.process.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            child.tail.append(line)
-            if "consuming" in line and child.name != "gateway":
-                child.ready.set()
-            self.console.print(Text.assemble(prefix, Text.from_ansi(line)), soft_wrap=True)
-        code = await child.process.wait()
-        if not self.stop.is_set():
-            message = f"{child.name} exited unexpectedly ({_describe(code)})"
-            self.fail(f"{message}; `warren doctor` checks the services it needs", [child])
+    def check(self) -> None:
+        """Raise `ChildDied` if a lasting child has exited."""
+        for child in self.all:
+            if child.lasting:
+                child.check()
 
-    def fail(self, message: str, culprits: list[Child]) -> None:
-        """Report a failure with the culprits' last lines, then stop everything with exit 1."""
-        self.console.print(f"[bold red]{message}[/]")
-        for child in culprits:
-            self.console.print(f"[bold]last lines of {child.name}:[/]")
-            self.console.print(Text("\n".join(child.tail) or "(no output)"), soft_wrap=True)
-        self.exit_code = 1
-        self.stop.set()
-
-    async def unless_stopped(self, awaitable: Awaitable[T]) -> T | None:
-        """The awaitable's result, or None if the stop came first (it is then cancelled)."""
-        task, stopped = asyncio.ensure_future(awaitable), asyncio.create_task(self.stop.wait())
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return None
-
-    async def ready(self, api_url: str, timeout_s: float) -> bool:
-        """Wait until the gateway's /readyz answers 200 and every worker logged "consuming"."""
-        gateway, *workers = self.children
-        try:
-            async with asyncio.timeout(timeout_s):
-                await _gateway_ready(api_url)
-                gateway.ready.set()  # it consumes too; its readiness is /readyz
-                for child in workers:
-                    await child.ready.wait()
-        except TimeoutError:
-            laggards = [c for c in self.children if not c.ready.is_set()]
-            names = ", ".join(c.name for c in laggards)
-            self.fail(f"not ready after {timeout_s:g}s: {names}", laggards)
-            return False
-        return True
-
-    async def shutdown(self) -> None:
-        """SIGTERM every child (they drain), wait, SIGKILL stragglers, collect the last output."""
-        self.stop.set()
-        self._signal_all(signal.SIGTERM)
-        processes = [c.process for c in self.children if c.process is not None]
-        try:
-            async with asyncio.timeout(self.stop_timeout_s):
-                for process in processes:
-                    await process.wait()
-        except TimeoutError:
-            stragglers = ", ".join(c.name for c in self.children if c.running)
-            self.console.print(f"[red]{stragglers} did not stop in time: killed[/]")
-            self._signal_all(signal.SIGKILL)
-            for process in processes:
-                await process.wait()
-        await asyncio.gather(*self._followers, return_exceptions=True)
-
-    def _signal_all(self, sig: signal.Signals) -> None:
-        for child in self.children:
-            if child.running and child.process is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, sig)
-
-
-def _describe(code: int) -> str:
-    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-
-
-async def _gateway_ready(api_url: str) -> None:
-    async with httpx.AsyncClient(base_url=api_url, timeout=2.0) as client:
+    async def first_death(self) -> Child:
+        """Wait until a lasting child exits; that child."""
         while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
+            for child in self.all:
+                if child.lasting and child.popen is not None and not child.running:
+                    return child
+            await asyncio.sleep(POLL_S * 4)
+
+    async def shutdown(self, grace_s: float) -> list[Child]:
+        """SIGTERM every child, SIGKILL what is left after `grace_s`; those it had to kill."""
+        return await asyncio.to_thread(self.stop_all, grace_s)
+
+    def stop_all(self, grace_s: float = 8.0) -> list[Child]:
+        """`shutdown` for code outside any event loop."""
+        for child in self.all:
+            child.signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while any(c.running for c in self.all) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        stragglers = [c for c in self.all if c.running]
+        for child in self.all:
+            child.kill()
+        return stragglers
+
+
+def describe(code: int | None) -> str:
+    """An exit code as a person reads it."""
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"

@@ -15,23 +15,43 @@ from rich.text import Text
 from config.settings import DEV_API_KEY, DEV_API_KEY_ENTRY, Settings, get_settings
 from workers.ops.autoscale import ScalePolicy
 from workers.ops.demo import local_url, run_demo
+from workers.ops.readiness import http_probe, worker_probe
 from workers.ops.scale_cmd import run_scaler
-from workers.ops.supervisor import Child, Supervisor
+from workers.ops.supervisor import Child
+from workers.ops.up_session import UpSession, echo
 from workers.runtime.discovery import worker_names
 
 STOP_MARGIN_S = 10.0
 
 
-def plan_children(metrics_port_base: int, json_logs: bool) -> list[Child]:
+def plan_children(
+    settings: Settings, metrics_port_base: int, json_logs: bool, console: Console
+) -> list[Child]:
     """The gateway (on the configured port) and each worker, its metrics on BASE + its number."""
     env = {k: v for k, v in os.environ.items() if k != "WARREN_METRICS_PORT"}
     env |= {"WARREN_LOG_JSON": str(json_logs).lower(), "PYTHONUNBUFFERED": "1"}
     env["_TYPER_STANDARD_TRACEBACK"] = "1"  # plain tracebacks read better between prefixed logs
+    readyz = local_url(settings.gateway_host, settings.gateway_port) + "/readyz"
     workers = [
-        Child(name, env | {"WARREN_METRICS_PORT": str(metrics_port_base + i)})
+        Child(
+            name,
+            "workers.cli",
+            ["worker", name],
+            env | {"WARREN_METRICS_PORT": str(metrics_port_base + i)},
+            probe=worker_probe(settings, name),
+            on_line=echo(console, name),
+        )
         for i, name in enumerate(worker_names(), start=1)
     ]
-    return [Child("gateway", env), *workers]
+    gateway = Child(
+        "gateway",
+        "workers.cli",
+        ["gateway"],
+        env,
+        http_probe(readyz),
+        on_line=echo(console, "gateway"),
+    )
+    return [gateway, *workers]
 
 
 SAMPLE_ORDER = (
@@ -81,39 +101,39 @@ class UpOptions:
 async def run_up(options: UpOptions, settings: Settings, console: Console) -> int:
     """Run everything until a signal, a death or (with --exit-after-demo) the demo's end."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    children = plan_children(options.metrics_port_base, options.json_logs)
-    supervisor = Supervisor(children, console, settings.drain_timeout_s + STOP_MARGIN_S)
-    supervisor.install_signal_handlers()
+    children = plan_children(settings, options.metrics_port_base, options.json_logs, console)
+    session = UpSession(children, console, settings.drain_timeout_s + STOP_MARGIN_S)
+    session.install_signal_handlers()
     api_url = local_url(settings.gateway_host, settings.gateway_port)
     scaler: asyncio.Task[None] | None = None
     try:
-        await supervisor.start()
-        if await supervisor.unless_stopped(supervisor.ready(api_url, options.ready_timeout_s)):
+        session.start()
+        if await session.unless_stopped(session.ready(options.ready_timeout_s)):
             print_banner(console, settings, api_url, options.metrics_port_base)
             if options.autoscale:
                 scaler = asyncio.create_task(
-                    run_scaler(list(worker_names()), ScalePolicy(), base=1, stop=supervisor.stop)
+                    run_scaler(list(worker_names()), ScalePolicy(), base=1, stop=session.stop)
                 )
-            await supervisor.unless_stopped(_after_ready(supervisor, options, api_url))
-        await supervisor.stop.wait()
+            await session.unless_stopped(_after_ready(session, options, api_url))
+        await session.stop.wait()
     finally:
-        supervisor.stop.set()
+        session.stop.set()
         if scaler is not None:
             await scaler
-        await supervisor.shutdown()
-    console.print("stopped" if supervisor.exit_code == 0 else "[red]stopped after a failure[/]")
-    return supervisor.exit_code
+        await session.shutdown()
+    console.print("stopped" if session.exit_code == 0 else "[red]stopped after a failure[/]")
+    return session.exit_code
 
 
-async def _after_ready(supervisor: Supervisor, options: UpOptions, api_url: str) -> None:
+async def _after_ready(session: UpSession, options: UpOptions, api_url: str) -> None:
     if options.demo is None:
         return
-    ok = await run_demo(api_url, orders=options.demo, console=supervisor.console)
+    ok = await run_demo(api_url, orders=options.demo, console=session.console)
     if options.exit_after_demo:
-        supervisor.exit_code = 0 if ok else 1
-        supervisor.stop.set()
+        session.exit_code = 0 if ok else 1
+        session.stop.set()
     else:
-        supervisor.console.print("[bold]still running: Ctrl-C stops everything[/]")
+        session.console.print("[bold]still running: Ctrl-C stops everything[/]")
 
 
 def up(

@@ -40,12 +40,12 @@ from contracts.errors import PoisonMessage
 from contracts.registry import Registry, default_registry
 from contracts.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
 from outbox.amqp import ConfirmedPublisher, connection_name, persistent_copy
+from outbox.backoff import retry_delay
 from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
 from outbox.tables import INBOX, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime import metrics, tracing
-from workers.runtime.backoff import retry_delay
 from workers.runtime.batch import Batches
 from workers.runtime.delay import Scheduler
 from workers.runtime.errors import PermanentError
