@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage
 from loguru import logger
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
@@ -110,30 +110,22 @@ class Consumer:
             permanent=permanent_errors,
         )
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._amqp_queue: AbstractQueue | None = None
-        self._tag: str | None = None
         batch_size = min(settings.handler_batch_size, settings.prefetch)
         self._batches: Batches[Delivery, Result] = Batches(self._run_batch, batch_size)
 
-    async def start(self, channel: AbstractChannel) -> None:
-        """Start consuming with an explicit prefetch (it is the concurrency limit)."""
-        await channel.set_qos(prefetch_count=self._settings.prefetch)
-        self._amqp_queue = await channel.get_queue(self.queue, ensure=True)
-        self._tag = await self._amqp_queue.consume(self._on_message, no_ack=False)
-        logger.info("consuming {} with prefetch {}", self.queue, self._settings.prefetch)
+    @property
+    def prefetch(self) -> int:
+        """How many deliveries may be in hand at once (the concurrency limit)."""
+        return self._settings.prefetch
 
     async def drain(self, timeout: float) -> None:
-        """Stop taking messages and finish the ones in hand, for at most `timeout` seconds."""
-        if self._amqp_queue is not None and self._tag is not None:
-            await self._amqp_queue.cancel(self._tag)
-            self._tag = None
-        for _ in range(3):  # deliveries received before cancel-ok may not have started yet
-            await asyncio.sleep(0)
+        """Finish the deliveries in hand, for at most `timeout` seconds (consuming has stopped)."""
         if self._inflight:
             logger.info("draining {} in-flight messages", len(self._inflight))
             await asyncio.wait(set(self._inflight), timeout=timeout)
 
-    async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+    async def deliver(self, incoming: AbstractIncomingMessage) -> None:
+        """What the edge calls per delivery: handle it, counted as in flight until settled."""
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
