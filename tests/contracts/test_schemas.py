@@ -16,14 +16,14 @@ from referencing import Registry as SchemaRegistry
 from referencing.jsonschema import DRAFT202012
 from typer.testing import CliRunner
 
-from contracts.asyncapi import ASYNCAPI_FILE, expected_files, schema_filename
 from contracts.base import Message
 from contracts.envelope import Envelope
 from contracts.orders import PlaceOrder
 from contracts.registry import ALL_MESSAGES, default_registry
 from contracts.topology import SUBSCRIPTIONS, exchange_for, routing_key_for
+from contracts.wire_schemas import schema_filename
 from tests.contracts.samples import TRACEPARENT, sample
-from workers.ops.contracts_cmd import DEFAULT_DIR, app
+from workers.ops.contracts_cmd import ASYNCAPI_FILE, DEFAULT_DIR, app, expected_files
 
 DOCUMENT_URI = "urn:warren:asyncapi"
 MODELS = pytest.mark.parametrize("model", ALL_MESSAGES, ids=lambda m: m.type_name())
@@ -50,6 +50,12 @@ def _pointer(document: Any, ref: str) -> Any:
     for part in ref[2:].split("/"):
         document = document[part.replace("~1", "/").replace("~0", "~")]
     return document
+
+
+def _followed(document: Any, ref: str) -> Any:
+    """What `ref` points at, following a `$ref` found there (a channel's message refers on)."""
+    target = _pointer(document, ref)
+    return _followed(document, target["$ref"]) if "$ref" in target else target
 
 
 def _in_document(pointer: str) -> Draft202012Validator:
@@ -120,34 +126,44 @@ def test_every_ref_in_the_asyncapi_document_resolves() -> None:
 @MODELS
 def test_the_asyncapi_document_describes_every_message_version(model: type[Message]) -> None:
     document = _committed(ASYNCAPI_FILE)
-    type_name, name = model.type_name(), model.NAME
+    type_name, send = model.type_name(), f"send:{model.type_name()}"
 
-    message = document["components"]["messages"][type_name]
-    channel = document["channels"][f"routingKey.{name}"]
-    send = document["operations"][f"send.{name}"]
+    message = document["components"]["messages"][f"{send}:Message"]
+    channel = document["channels"][send]
+    operation = document["operations"][send]
 
     assert message["bindings"]["amqp"]["messageType"] == type_name
-    assert message["payload"] == {"$ref": f"#/components/schemas/{type_name}"}
+    assert message["payload"] == {"$ref": f"#/components/schemas/{model.__name__}"}
     assert message["contentType"] == "application/json"
     assert channel["address"] == routing_key_for(model)
-    assert channel["bindings"]["amqp"]["exchange"]["name"] == exchange_for(model)
-    assert channel["messages"][type_name] == {"$ref": f"#/components/messages/{type_name}"}
-    assert send["action"] == "send"
-    assert send["bindings"]["amqp"]["deliveryMode"] == 2
-    assert {"$ref": f"#/channels/routingKey.{name}/messages/{type_name}"} in send["messages"]
-    assert message.get("deprecated", False) == (model is not default_registry().newest(name))
+    exchange = channel["bindings"]["amqp"]["exchange"]
+    assert channel["bindings"]["amqp"]["is"] == "routingKey"
+    assert (exchange["name"], exchange["type"], exchange["durable"]) == (
+        exchange_for(model),
+        "topic",
+        True,
+    )
+    assert channel["messages"]["Message"] == {"$ref": f"#/components/messages/{send}:Message"}
+    assert operation["action"] == "send"
+    assert operation["bindings"]["amqp"]["deliveryMode"] == 2
+    assert {"$ref": f"#/channels/{send}/messages/Message"} in operation["messages"]
+    assert message.get("deprecated", False) == (model is not default_registry().newest(model.NAME))
 
 
-def test_the_asyncapi_document_has_a_receive_operation_per_work_queue() -> None:
-    operations = _committed(ASYNCAPI_FILE)["operations"]
+def test_the_asyncapi_document_has_a_receive_operation_per_binding_of_each_work_queue() -> None:
+    document = _committed(ASYNCAPI_FILE)
 
     for sub in SUBSCRIPTIONS:
-        receive = operations[f"receive.{sub.queue}"]
-        received = {
-            ref["$ref"].rpartition("/")[2].rpartition(".v")[0] for ref in receive["messages"]
-        }
-        assert receive["action"] == "receive"
-        assert received == set(sub.messages)
+        received = {}
+        for operation in document["operations"].values():
+            channel = _pointer(document, operation["channel"]["$ref"])
+            queue = channel["bindings"]["amqp"].get("queue", {})
+            if operation["action"] == "receive" and queue.get("name") == sub.queue:
+                (ref,) = operation["messages"]
+                received[_followed(document, ref["$ref"])["name"]] = channel["address"]
+                assert queue["durable"] is True
+        newest = [default_registry().newest(name) for name in sub.messages]
+        assert received == {m.type_name(): routing_key_for(m) for m in newest}
 
 
 @MODELS
@@ -159,7 +175,7 @@ def test_a_client_can_build_a_valid_message_from_the_asyncapi_document_alone(
             sample(model), correlation_id="flow-1", causation_id="m-0", traceparent=TRACEPARENT
         )
     )
-    message = f"#/components/messages/{model.type_name()}"
+    message = f"#/components/messages/send:{model.type_name()}:Message"
     properties = {
         "type": wire.type,
         "message_id": wire.message_id,

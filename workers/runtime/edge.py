@@ -97,7 +97,10 @@ def subscribe(
             ack_policy=AckPolicy.MANUAL,
             decoder=_undecoded,
             title=f"{subscription.queue}:{model.NAME}",
-            description=f"The {subscription.service} service consumes {model.NAME}.",
+            description=(
+                f"The {subscription.service} service consumes {model.NAME} from the exchange "
+                f"`{exchange_for(model)}` by routing key `{routing_key_for(model)}`."
+            ),
         )(_deliver_through(router, deliver))
 
 
