@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from faststream import AckPolicy, StreamMessage
@@ -24,8 +24,8 @@ from faststream.rabbit import (
     RabbitQueue,
     RabbitRouter,
 )
-from faststream.rabbit.utils import RabbitClientProperties
 from loguru import logger
+from yarl import URL
 
 from config.settings import Settings
 from contracts.base import Message
@@ -113,10 +113,10 @@ def router_for(spec: ServiceSpec, consumer: Consumer) -> RabbitRouter:
 
 def edge_broker(settings: Settings, role: str, url: str | None = None) -> RabbitBroker:
     """A broker named after this process's role; Warren stamps its own app_id and ids."""
+    # aiormq names the connection after the URL's `name` (how the management UI shows it).
+    named = URL(url or settings.amqp_url()).update_query(name=connection_name(role))
     return RabbitBroker(
-        url or settings.amqp_url(),
-        # aio-pika reads the name from the client properties, which FastStream types narrowly.
-        client_properties=cast(RabbitClientProperties, {"connection_name": connection_name(role)}),
+        str(named),
         app_id=role,
         graceful_timeout=settings.drain_timeout_s,
         ack_policy=AckPolicy.MANUAL,
