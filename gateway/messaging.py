@@ -29,8 +29,18 @@ from outbox.db import session_factory
 from outbox.relay import Relay
 from outbox.tables import utcnow
 from workers.runtime.consumer import Consumer
-from workers.runtime.service import declare_topology
+from workers.runtime.edge import edge_broker, router_for, start_edge, stop_edge
+from workers.runtime.service import ServiceSpec, declare_topology
 from workers.runtime.tracing import Spans
+
+
+def status_subscriber(notifier: Notifier) -> ServiceSpec:
+    """The gateway's one subscription: order statuses into its projection."""
+    return ServiceSpec(
+        name=SERVICE.name,
+        subscription=SERVICE.subscription,
+        handlers={OrderStatusChanged.NAME: status_changed_handler(notifier)},
+    )
 
 
 class Messaging:
@@ -92,20 +102,23 @@ class Messaging:
         await declare_topology(connection, self._settings, SERVICE.subscription)
         publisher = ConfirmedPublisher(connection)
         self._relay = Relay(SERVICE.name, self._engine, publisher, self._settings)
+        spec = status_subscriber(self._notifier)
         consumer = Consumer(
             service=SERVICE.name,
             queue=queue,
-            handlers={OrderStatusChanged.NAME: status_changed_handler(self._notifier)},
+            handlers=spec.handlers,
             sessions=session_factory(self._engine),
             publisher=publisher,
             settings=self._settings,
             spans=self._spans,
         )
-        await consumer.start(await connection.channel())
+        broker = edge_broker(self._settings, f"{SERVICE}-api")
+        broker.include_router(router_for(spec, consumer))
+        await start_edge(broker, consumer)
         relay_task = asyncio.create_task(self._relay.run(self._stop))
         housekeeping = asyncio.create_task(self._expire_idempotency_keys())
         await self._stop.wait()
-        await consumer.drain(self._settings.drain_timeout_s)
+        await stop_edge(broker, consumer, self._settings.drain_timeout_s)
         await relay_task
         housekeeping.cancel()
         await self._relay.relay_once()

@@ -16,14 +16,14 @@ from referencing import Registry as SchemaRegistry
 from referencing.jsonschema import DRAFT202012
 from typer.testing import CliRunner
 
-from contracts.asyncapi import ASYNCAPI_FILE, expected_files, schema_filename
 from contracts.base import Message
 from contracts.envelope import Envelope
 from contracts.orders import PlaceOrder
 from contracts.registry import all_messages, default_registry
 from contracts.topology import exchange_for, routing_key_for
+from contracts.wire_schemas import schema_filename
 from tests.contracts.samples import TRACEPARENT, sample
-from workers.ops.contracts_cmd import DEFAULT_DIR, app
+from workers.ops.contracts_cmd import ASYNCAPI_FILE, DEFAULT_DIR, app, expected_files
 from workers.runtime.discovery import subscriptions
 
 DOCUMENT_URI = "urn:warren:asyncapi"
@@ -53,6 +53,12 @@ def _pointer(document: Any, ref: str) -> Any:
     return document
 
 
+def _followed(document: Any, ref: str) -> Any:
+    """What `ref` points at, following a `$ref` found there (a channel's message refers on)."""
+    target = _pointer(document, ref)
+    return _followed(document, target["$ref"]) if "$ref" in target else target
+
+
 def _in_document(pointer: str) -> Draft202012Validator:
     """A validator of the schema at `pointer`, resolved within the committed AsyncAPI document."""
     resource = DRAFT202012.create_resource(_committed(ASYNCAPI_FILE))
@@ -62,7 +68,7 @@ def _in_document(pointer: str) -> Draft202012Validator:
 
 
 def test_the_committed_files_are_what_the_contracts_generate() -> None:
-    expected = expected_files(default_registry(), subscriptions())
+    expected = expected_files(default_registry())
 
     committed = {path.name for path in DEFAULT_DIR.glob("*.json")}
 
@@ -121,34 +127,44 @@ def test_every_ref_in_the_asyncapi_document_resolves() -> None:
 @MODELS
 def test_the_asyncapi_document_describes_every_message_version(model: type[Message]) -> None:
     document = _committed(ASYNCAPI_FILE)
-    type_name, name = model.type_name(), model.NAME
+    type_name, send = model.type_name(), f"send:{model.type_name()}"
 
-    message = document["components"]["messages"][type_name]
-    channel = document["channels"][f"routingKey.{name}"]
-    send = document["operations"][f"send.{name}"]
+    message = document["components"]["messages"][f"{send}:Message"]
+    channel = document["channels"][send]
+    operation = document["operations"][send]
 
     assert message["bindings"]["amqp"]["messageType"] == type_name
-    assert message["payload"] == {"$ref": f"#/components/schemas/{type_name}"}
+    assert message["payload"] == {"$ref": f"#/components/schemas/{model.__name__}"}
     assert message["contentType"] == "application/json"
     assert channel["address"] == routing_key_for(model)
-    assert channel["bindings"]["amqp"]["exchange"]["name"] == exchange_for(model)
-    assert channel["messages"][type_name] == {"$ref": f"#/components/messages/{type_name}"}
-    assert send["action"] == "send"
-    assert send["bindings"]["amqp"]["deliveryMode"] == 2
-    assert {"$ref": f"#/channels/routingKey.{name}/messages/{type_name}"} in send["messages"]
-    assert message.get("deprecated", False) == (model is not default_registry().newest(name))
+    exchange = channel["bindings"]["amqp"]["exchange"]
+    assert channel["bindings"]["amqp"]["is"] == "routingKey"
+    assert (exchange["name"], exchange["type"], exchange["durable"]) == (
+        exchange_for(model),
+        "topic",
+        True,
+    )
+    assert channel["messages"]["Message"] == {"$ref": f"#/components/messages/{send}:Message"}
+    assert operation["action"] == "send"
+    assert operation["bindings"]["amqp"]["deliveryMode"] == 2
+    assert {"$ref": f"#/channels/{send}/messages/Message"} in operation["messages"]
+    assert message.get("deprecated", False) == (model is not default_registry().newest(model.NAME))
 
 
-def test_the_asyncapi_document_has_a_receive_operation_per_work_queue() -> None:
-    operations = _committed(ASYNCAPI_FILE)["operations"]
+def test_the_asyncapi_document_has_a_receive_operation_per_binding_of_each_work_queue() -> None:
+    document = _committed(ASYNCAPI_FILE)
 
     for sub in subscriptions():
-        receive = operations[f"receive.{sub.queue}"]
-        received = {
-            ref["$ref"].rpartition("/")[2].rpartition(".v")[0] for ref in receive["messages"]
-        }
-        assert receive["action"] == "receive"
-        assert received == set(sub.messages)
+        received = {}
+        for operation in document["operations"].values():
+            channel = _pointer(document, operation["channel"]["$ref"])
+            queue = channel["bindings"]["amqp"].get("queue", {})
+            if operation["action"] == "receive" and queue.get("name") == sub.queue:
+                (ref,) = operation["messages"]
+                received[_followed(document, ref["$ref"])["name"]] = channel["address"]
+                assert queue["durable"] is True
+        newest = [default_registry().newest(name) for name in sub.messages]
+        assert received == {m.type_name(): routing_key_for(m) for m in newest}
 
 
 @MODELS
@@ -160,7 +176,7 @@ def test_a_client_can_build_a_valid_message_from_the_asyncapi_document_alone(
             sample(model), correlation_id="flow-1", causation_id="m-0", traceparent=TRACEPARENT
         )
     )
-    message = f"#/components/messages/{model.type_name()}"
+    message = f"#/components/messages/send:{model.type_name()}:Message"
     properties = {
         "type": wire.type,
         "message_id": wire.message_id,
@@ -222,7 +238,7 @@ def test_export_rewrites_what_differs_and_removes_what_is_stale(tmp_path: Path) 
     result = CliRunner().invoke(app, ["export", "--dir", str(directory)])
 
     assert result.exit_code == 0, result.output
-    assert _snapshot(directory) == expected_files(default_registry(), subscriptions())
+    assert _snapshot(directory) == expected_files(default_registry())
 
 
 def test_warren_contracts_export_check_exits_non_zero_in_a_real_process(tmp_path: Path) -> None:

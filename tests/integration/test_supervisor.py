@@ -16,7 +16,7 @@ from workers.ops.supervisor import Child, ChildDied, Supervisor
 
 @pytest.fixture
 def kit(amqp_url: str, make_database_url, tmp_path: Path) -> ProbeKit:
-    return ProbeKit(amqp_url, make_database_url("sqlite"), tmp_path, "supervised")
+    return ProbeKit(amqp_url, make_database_url("sqlite-inline"), tmp_path, "supervised")
 
 
 def probe_worker(kit: ProbeKit, settings: Settings, **env: str) -> Child:

@@ -14,13 +14,13 @@ from config.settings import Environment, Settings
 from contracts.base import Message
 from contracts.envelope import Envelope
 from contracts.registry import default_registry
-from contracts.topology import exchange_for, routing_key_for, subscription
+from contracts.topology import exchange_for, routing_key_for
 from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
 from tests.support.harness import Process, consumer_ready, wait_for
 from workers.ops.readiness import http_probe
 from workers.orders.tables import CustomerOrder
-from workers.runtime.discovery import worker_names
+from workers.runtime.discovery import service, worker_names
 
 WORKERS = worker_names()
 
@@ -66,7 +66,7 @@ class System:
                 "workers.cli",
                 self.env(),
                 args=["worker", name],
-                probe=consumer_ready(self.amqp_url, subscription(name).queue, f"{name}-worker"),
+                probe=consumer_ready(self.amqp_url, service(name).queue, f"{name}-worker"),
             )
             for name in names
         ]

@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 import contracts
-from contracts.asyncapi import expected_files
-from contracts.registry import default_registry
-from workers.runtime.discovery import subscriptions
+from contracts.registry import Registry, default_registry
+from contracts.wire_schemas import message_schemas, render
+from workers.runtime.asyncapi import asyncapi_document
 
-__all__ = ["DEFAULT_DIR", "app", "differences", "export"]
+__all__ = ["ASYNCAPI_FILE", "DEFAULT_DIR", "app", "differences", "expected_files", "export"]
 
 DEFAULT_DIR = Path(contracts.__file__).parent / "schemas"
+ASYNCAPI_FILE = "asyncapi.json"
 
 PROBLEMS = {
     "missing": "missing",
@@ -28,6 +29,13 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 @app.callback()
 def contracts_group() -> None:
     """Export and check the message contracts."""
+
+
+def expected_files(registry: Registry) -> dict[str, str]:
+    """Every file `contracts/schemas/` must hold, by name, with its text."""
+    files = {name: render(schema) for name, schema in message_schemas(registry).items()}
+    files[ASYNCAPI_FILE] = render(asyncapi_document(registry))
+    return files
 
 
 def _present(directory: Path) -> dict[str, Path]:
@@ -92,7 +100,7 @@ def export(
     ] = False,
 ) -> None:
     """Write one JSON Schema per contract version plus asyncapi.json, or check they are current."""
-    expected = expected_files(default_registry(), subscriptions())
+    expected = expected_files(default_registry())
     if check:
         _check(directory, expected)
     else:

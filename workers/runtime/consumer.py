@@ -1,13 +1,12 @@
-"""The one place that consumes: decode, inbox, handler, outbox, commit, then ack.
+"""The one place that handles deliveries: decode, inbox, handler, outbox, commit, then ack.
 
 Deliveries that arrive while a transaction runs are handled together in the next one (up to
 `handler_batch_size`): one inbox insert, each handler in turn, one commit, then an ack for each.
 A message whose handler fails is taken out of its batch and handled alone, so every retry and
-dead-letter decision below is still made for one message.
+dead-letter decision is still made for one message.
 
-Failure routing lives here and nowhere else: poison goes to `Q.dlq` at once; a transient failure
-gets a few short in-process retries, then delayed retries through the delay levels, then `Q.dlq`.
-Every copy (retry or dead letter) is confirmed by the broker before the original is acked.
+A transient failure gets a few short in-process retries here; what happens next (delayed retry
+or `Q.dlq`) is decided in `decisions.py` and carried out, confirm before ack, by `routing.py`.
 
 See `docs/architecture.md`, "Handling a message".
 """
@@ -19,10 +18,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage
 from loguru import logger
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
@@ -38,24 +36,15 @@ from config.settings import Settings
 from contracts.envelope import Envelope
 from contracts.errors import PoisonMessage
 from contracts.registry import Registry, default_registry
-from contracts.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
-from outbox.amqp import ConfirmedPublisher, connection_name, persistent_copy
-from outbox.backoff import retry_delay
+from outbox.amqp import ConfirmedPublisher, connection_name
 from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
 from outbox.tables import INBOX, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime import metrics, tracing
 from workers.runtime.batch import Batches
-from workers.runtime.delay import Scheduler
-from workers.runtime.errors import PermanentError
-from workers.runtime.failures import (
-    RETRY_ATTEMPT,
-    FailureReason,
-    dead_letter_headers,
-    failure_headers,
-    retry_attempt,
-)
+from workers.runtime.decisions import is_permanent, split_batch
+from workers.runtime.routing import FailureRouter
 
 _CLAIM = insert(INBOX)  # built once: the inbox claim of one message or of a batch
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
@@ -111,42 +100,34 @@ class Consumer:
         self._spans = spans or tracing.Spans(service)
         self._handlers = handlers
         self._sessions = sessions
-        self._publisher = publisher
-        self._scheduler = Scheduler(publisher, settings)
         self._settings = settings
         self._registry = registry or default_registry()
         self._on_commit = on_commit
-        self._permanent: tuple[type[BaseException], ...] = (
-            PermanentError,
-            PoisonMessage,
-            *permanent_errors,
+        self._permanent = permanent_errors
+        self._failures = FailureRouter(
+            queue=queue,
+            worker=connection_name(f"{service}-worker"),
+            publisher=publisher,
+            settings=settings,
+            permanent=permanent_errors,
         )
-        self._worker = connection_name(f"{service}-worker")
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._amqp_queue: AbstractQueue | None = None
-        self._tag: str | None = None
         batch_size = min(settings.handler_batch_size, settings.prefetch)
         self._batches: Batches[Delivery, Result] = Batches(self._run_batch, batch_size)
 
-    async def start(self, channel: AbstractChannel) -> None:
-        """Start consuming with an explicit prefetch (it is the concurrency limit)."""
-        await channel.set_qos(prefetch_count=self._settings.prefetch)
-        self._amqp_queue = await channel.get_queue(self.queue, ensure=True)
-        self._tag = await self._amqp_queue.consume(self._on_message, no_ack=False)
-        logger.info("consuming {} with prefetch {}", self.queue, self._settings.prefetch)
+    @property
+    def prefetch(self) -> int:
+        """How many deliveries may be in hand at once (the concurrency limit)."""
+        return self._settings.prefetch
 
     async def drain(self, timeout: float) -> None:
-        """Stop taking messages and finish the ones in hand, for at most `timeout` seconds."""
-        if self._amqp_queue is not None and self._tag is not None:
-            await self._amqp_queue.cancel(self._tag)
-            self._tag = None
-        for _ in range(3):  # deliveries received before cancel-ok may not have started yet
-            await asyncio.sleep(0)
+        """Finish the deliveries in hand, for at most `timeout` seconds (consuming has stopped)."""
         if self._inflight:
             logger.info("draining {} in-flight messages", len(self._inflight))
             await asyncio.wait(set(self._inflight), timeout=timeout)
 
-    async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+    async def deliver(self, incoming: AbstractIncomingMessage) -> None:
+        """What the edge calls per delivery: handle it, counted as in flight until settled."""
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
@@ -169,7 +150,7 @@ class Consumer:
             envelope = self._decode(incoming)
             outcome, elapsed = await self._batches.submit((incoming, envelope))
         except Exception as exc:
-            outcome = await self._route_failure(incoming, exc)
+            outcome = await self._failures.route(incoming, exc)
         else:
             crashpoint("worker-after-commit")
             await incoming.ack()  # if the channel is gone, the redelivery meets the inbox
@@ -179,11 +160,10 @@ class Consumer:
         metrics.HANDLED.labels(self.queue, type_name, outcome).inc()
 
     async def _run_batch(self, deliveries: list[Delivery]) -> list[Result | Exception]:
-        """Handle deliveries in one transaction; on a failure, isolate the message that failed.
+        """Handle deliveries in one transaction; on a failure, split as `split_batch` decides.
 
-        The messages before the failing one are tried again together, the failing one alone (its
-        try in the batch counts as its first attempt), the ones after it together. A failure no
-        message can be blamed for (the inbox claim, the commit) sends each through on its own.
+        The message a failure is blamed on is tried alone, its try in the batch counting as its
+        first attempt; every other part goes through this method again.
         """
         if len(deliveries) <= 1:
             return [await _outcome(self._alone(*delivery)) for delivery in deliveries]
@@ -192,13 +172,16 @@ class Consumer:
         try:
             await self._process_together(deliveries)
         except _HandlerFailed as failed:
-            index = failed.index
-            before = await self._run_batch(deliveries[:index])
-            alone = await _outcome(self._alone(*deliveries[index], failed=failed.error))
-            return [*before, alone, *await self._run_batch(deliveries[index + 1 :])]
+            outcomes: list[Result | Exception] = []
+            for part in split_batch(deliveries, failed.index):
+                if part[0] is deliveries[failed.index]:
+                    outcomes.append(await _outcome(self._alone(*part[0], failed=failed.error)))
+                else:
+                    outcomes += await self._run_batch(list(part))
+            return outcomes
         except Exception as exc:
             logger.warning("a batch of {} failed ({!r}); handling each alone", len(deliveries), exc)
-            return [await _outcome(self._alone(*delivery)) for delivery in deliveries]
+            return [await _outcome(self._alone(*part[0])) for part in split_batch(deliveries, None)]
         elapsed = time.perf_counter() - started
         return [("handled", elapsed)] * len(deliveries)
 
@@ -283,7 +266,7 @@ class Consumer:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(1 + self._settings.immediate_retries),
             wait=wait_random_exponential(multiplier=self._settings.immediate_retry_base_s, max=2),
-            retry=retry_if_exception(lambda exc: not isinstance(exc, self._permanent)),
+            retry=retry_if_exception(lambda exc: not is_permanent(exc, self._permanent)),
             before_sleep=count,
             reraise=True,
         )
@@ -314,51 +297,3 @@ class Consumer:
             crashpoint("worker-before-commit")
             await uow.commit()
         return "handled"
-
-    async def _route_failure(self, incoming: AbstractIncomingMessage, exc: Exception) -> str:
-        try:
-            if isinstance(exc, self._permanent):
-                await self._dead_letter(incoming, exc, FailureReason.POISON)
-                return "dead-lettered"
-            if retry_attempt(incoming.headers) < self._settings.delayed_retries:
-                await self._retry_later(incoming, exc)
-                return "retried"
-            await self._dead_letter(incoming, exc, FailureReason.EXHAUSTED)
-            return "dead-lettered"
-        except Exception as routing_error:  # the broker refused the copy: keep the original
-            logger.error("could not route failure of {}: {}", incoming.message_id, routing_error)
-            if not incoming.channel.is_closed:
-                await incoming.reject(requeue=True)
-            return "requeued"
-
-    async def _retry_later(self, incoming: AbstractIncomingMessage, exc: Exception) -> None:
-        attempt = retry_attempt(incoming.headers) + 1
-        delay_s = retry_delay(
-            attempt,
-            base_s=self._settings.retry_base_s,
-            cap_s=self._settings.retry_max_s,
-            jitter=self._settings.retry_jitter,
-        )
-        headers = failure_headers(incoming, self.queue, exc) | {RETRY_ATTEMPT: attempt}
-        await self._scheduler.schedule(
-            persistent_copy(incoming, headers), self.queue, timedelta(seconds=delay_s)
-        )
-        await incoming.ack()
-        metrics.RETRIES.labels(self.queue, "delayed").inc()
-        logger.warning(
-            "attempt {} failed ({}: {}); retrying in {:.2f}s",
-            attempt,
-            type(exc).__name__,
-            exc,
-            delay_s,
-        )
-
-    async def _dead_letter(
-        self, incoming: AbstractIncomingMessage, exc: BaseException, reason: FailureReason
-    ) -> None:
-        headers = dead_letter_headers(incoming, self.queue, exc, reason, self._worker)
-        dlq = dead_letter_queue(self.queue)
-        await self._publisher.publish(persistent_copy(incoming, headers), DEAD_LETTER_EXCHANGE, dlq)
-        await incoming.ack()
-        metrics.DEAD_LETTERED.labels(self.queue, reason.value).inc()
-        logger.error("dead-lettered to {} ({}): {}: {}", dlq, reason.value, type(exc).__name__, exc)

@@ -20,6 +20,7 @@ from outbox.relay import Relay
 from outbox.tables import MESSAGING_TABLES
 from workers.runtime.consumer import Consumer, Handler
 from workers.runtime.discovery import subscriptions
+from workers.runtime.edge import edge_broker, router_for, start_edge, stop_edge
 from workers.runtime.logs import configure_logging
 from workers.runtime.topology import apply_plan, build_plan, only_queues
 from workers.runtime.tracing import Spans
@@ -97,13 +98,15 @@ async def run_worker(
         permanent_errors=spec.permanent_errors,
         spans=spans,
     )
+    broker = edge_broker(settings, f"{spec.name}-worker")
+    broker.include_router(router_for(spec, consumer))
     relay_stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(relay_stop)) if with_relay else None
-    await consumer.start(await connection.channel())
+    await start_edge(broker, consumer)
     logger.info("{} worker started", spec.name)
     await stop.wait()
     logger.info("{} worker draining", spec.name)
-    await consumer.drain(settings.drain_timeout_s)
+    await stop_edge(broker, consumer, settings.drain_timeout_s)
     relay_stop.set()
     if relay_task is not None:
         await relay_task

@@ -1,0 +1,140 @@
+"""FastStream is the consuming edge: it receives deliveries and hands each to the runtime.
+
+FastStream owns the connection, the consumers and their prefetch; the runtime (`Consumer`) owns
+every decision: decode, inbox, batching, retries, dead letters, confirm before ack. So every
+subscriber acks manually, takes no typed parameter (a body that fails validation must still reach
+the runtime to be dead-lettered) and reads the raw aio-pika message from FastStream's context
+(a parameter would be resolved through a thread per message). See `docs/decisions.md`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aio_pika.abc import AbstractIncomingMessage
+from faststream import AckPolicy, StreamMessage
+from faststream.rabbit import (
+    Channel,
+    ExchangeType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+    RabbitRouter,
+)
+from loguru import logger
+from yarl import URL
+
+from config.settings import Settings
+from contracts.base import Message
+from contracts.registry import default_registry
+from contracts.topology import Subscription, exchange_for, routing_key_for
+from outbox.amqp import connection_name
+
+if TYPE_CHECKING:
+    from workers.runtime.consumer import Consumer
+    from workers.runtime.service import ServiceSpec
+
+__all__ = ["bound_contracts", "edge_broker", "router_for", "start_edge", "stop_edge"]
+
+Deliver = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+# FastStream's own lines go through stdlib logging into loguru (logs.py); its per-message lines
+# are DEBUG so that they cost nothing, its errors still reach the log.
+EDGE_LOGGER = logging.getLogger("warren.edge")
+
+
+def bound_contracts(subscription: Subscription) -> list[type[Message]]:
+    """The newest version of every contract bound to a subscription's queue, in its order."""
+    registry = default_registry()
+    return [registry.newest(name) for name in subscription.messages]
+
+
+def exchange_of(model: type[Message]) -> RabbitExchange:
+    """The topic exchange a contract is published on, never declared by FastStream."""
+    return RabbitExchange(exchange_for(model), type=ExchangeType.TOPIC, durable=True, declare=False)
+
+
+def work_queue_of(subscription: Subscription, model: type[Message]) -> RabbitQueue:
+    """The work queue as FastStream sees one binding of it: passive, bindings left to Warren."""
+    return RabbitQueue(subscription.queue, declare=False, routing_key=routing_key_for(model))
+
+
+async def _undecoded(message: StreamMessage[Any]) -> bytes:
+    """The body untouched: FastStream would parse JSON, and a body it cannot parse must still
+    reach the runtime to be dead-lettered."""
+    return message.body
+
+
+def _deliver_through(router: RabbitRouter, deliver: Deliver) -> Callable[[], Awaitable[None]]:
+    async def on_delivery() -> None:
+        """Hand the raw delivery to the runtime and wait until it is settled."""
+        # The router's context is the broker's once the router is included.
+        message = router.config.context.get_local("message")
+        await deliver(message.raw_message)
+
+    return on_delivery
+
+
+def subscribe(
+    router: RabbitRouter, subscription: Subscription, deliver: Deliver, prefetch: int
+) -> None:
+    """One manual-ack subscriber per binding of the work queue, all on one channel.
+
+    A FastStream subscriber knows one exchange and one routing key; Warren's queue is bound to
+    several, so each binding is a consumer of the same queue. They share one channel whose
+    per-consumer prefetch divides the queue's prefetch among them.
+    """
+    contracts = bound_contracts(subscription)
+    channel = Channel(prefetch_count=math.ceil(prefetch / max(1, len(contracts))))
+    for model in contracts:
+        router.subscriber(
+            work_queue_of(subscription, model),
+            exchange_of(model),
+            channel=channel,
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_undecoded,
+            title=f"{subscription.queue}:{model.NAME}",
+            description=(
+                f"The {subscription.service} service consumes {model.NAME} from the exchange "
+                f"`{exchange_for(model)}` by routing key `{routing_key_for(model)}`."
+            ),
+        )(_deliver_through(router, deliver))
+
+
+def router_for(spec: ServiceSpec, consumer: Consumer) -> RabbitRouter:
+    """The FastStream router of one service: its subscription's subscribers feed `consumer`."""
+    router = RabbitRouter()
+    subscribe(router, spec.subscription, consumer.deliver, consumer.prefetch)
+    return router
+
+
+def edge_broker(settings: Settings, role: str, url: str | None = None) -> RabbitBroker:
+    """A broker named after this process's role; Warren stamps its own app_id and ids."""
+    # aiormq names the connection after the URL's `name` (how the management UI shows it).
+    named = URL(url or settings.amqp_url()).update_query(name=connection_name(role))
+    return RabbitBroker(
+        str(named),
+        app_id=role,
+        graceful_timeout=settings.drain_timeout_s,
+        ack_policy=AckPolicy.MANUAL,
+        default_channel=Channel(prefetch_count=settings.prefetch, on_return_raises=True),
+        logger=EDGE_LOGGER,
+        log_level=logging.DEBUG,
+    )
+
+
+async def start_edge(broker: RabbitBroker, consumer: Consumer) -> None:
+    """Start consuming; the "consuming" line is what supervisors wait for."""
+    await broker.start()
+    logger.info("consuming {} with prefetch {}", consumer.queue, consumer.prefetch)
+
+
+async def stop_edge(broker: RabbitBroker, consumer: Consumer, timeout: float) -> None:
+    """Stop every subscriber, drain the runtime, then close the broker (in that order)."""
+    for subscriber in broker.subscribers:
+        await subscriber.stop()
+    await consumer.drain(timeout)
+    await broker.stop()
