@@ -25,6 +25,7 @@ LAYOUT = {
     "handlers.py.tmpl": "workers/{name}/handlers.py",
     "bootstrap.py.tmpl": "workers/{name}/bootstrap.py",
     "test_handlers.py.tmpl": "tests/services/{name}/test_handlers.py",
+    "test_wiring.py.tmpl": "tests/services/{name}/test_wiring.py",
 }
 EMPTY = ("tests/services/{name}/__init__.py",)
 
