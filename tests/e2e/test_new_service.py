@@ -74,8 +74,9 @@ def test_the_new_service_passes_lint_and_its_own_tests(clone: Path) -> None:
 async def test_the_new_service_consumes_and_handles_a_message_once(
     clone: Path, amqp_url: str, tmp_path: Path
 ) -> None:
-    env = os.environ | {"WARREN_BROKER_URL": amqp_url, "WARREN_VAR_DIR": str(tmp_path)}
-    env |= {"WARREN_LOG_JSON": "false", "WARREN_ENV": "test", "WARREN_METRICS_PORT": ""}
+    env = {k: v for k, v in os.environ.items() if k != "WARREN_METRICS_PORT"}
+    env |= {"WARREN_BROKER_URL": amqp_url, "WARREN_VAR_DIR": str(tmp_path)}
+    env |= {"WARREN_LOG_JSON": "false", "WARREN_ENV": "test"}
     run(clone, "workers.cli", "topology", "apply", env=env)
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "workers.cli", "worker", "probe", cwd=clone, env=env
