@@ -17,7 +17,7 @@ from config.settings import DEV_API_KEY, hash_api_key
 from tests.support.harness import free_port, wait_for
 from tests.support.orders import order_body
 from tests.support.proxy import TcpProxy
-from tests.support.system import System
+from tests.support.system import WORKERS, System
 
 OTHER_KEY = "other-client-key"
 FLOOD_KEY = "flood-client-key"
@@ -44,10 +44,7 @@ class Stack:
 @pytest.fixture(scope="module")
 async def stack(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("gateway-e2e")
-    urls = {
-        s: f"sqlite+inline:///{tmp / s}.db"
-        for s in ("orders", "inventory", "payments", "shipping", "gateway")
-    }
+    urls = {s: f"sqlite+inline:///{tmp / s}.db" for s in (*WORKERS, "gateway")}
     broker = urlsplit(amqp_url)
     proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 5672)
     await proxy.start()

@@ -16,7 +16,13 @@ import pytest
 from tests.support.harness import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-NEW_FILES = ("contracts/probe.py", "contracts/schemas/", "tests/services/probe/", "workers/probe/")
+NAME = "stamps"  # any name no test uses: the new service must pass the service-name test too
+NEW_FILES = (
+    f"contracts/{NAME}.py",
+    "contracts/schemas/",
+    f"tests/services/{NAME}/",
+    f"workers/{NAME}/",
+)
 REGENERATED = {
     ".env.example",
     "compose/compose.yaml",
@@ -45,7 +51,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh clone of this checkout's last commit, with a new `probe` service in it."""
     target = tmp_path_factory.mktemp("clone") / "warren"
     subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True)
-    run(target, "workers.cli", "new", "service", "probe")
+    run(target, "workers.cli", "new", "service", NAME)
     return target
 
 
@@ -67,8 +73,13 @@ def test_only_new_files_and_regenerated_ones_change(clone: Path) -> None:
 def test_the_new_service_passes_lint_and_its_own_tests(clone: Path) -> None:
     run(clone, "ruff", "check", "-q", ".")
     run(clone, "ruff", "format", "--check", "-q", ".")
-    run(clone, "pytest", "-q", "-p", "no:cacheprovider", "tests/services/probe", "tests/contracts")
-    assert "probe" in run(clone, "workers.cli", "--help") + run(clone, "workers.cli", "services")
+    names_test = "tests/unit/test_service_names.py"
+    run(
+        clone, "pytest", "-q", "-p", "no:cacheprovider", f"tests/services/{NAME}", "tests/contracts"
+    )
+    run(clone, "pytest", "-q", "-p", "no:cacheprovider", names_test, "tests/unit/test_generated.py")
+    assert NAME in run(clone, "workers.cli", "services")
+    run(clone, "workers.cli", "--help")
 
 
 async def test_the_new_service_consumes_and_handles_a_message_once(
@@ -79,16 +90,16 @@ async def test_the_new_service_consumes_and_handles_a_message_once(
     env |= {"WARREN_LOG_JSON": "false", "WARREN_ENV": "test"}
     run(clone, "workers.cli", "topology", "apply", env=env)
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workers.cli", "worker", "probe", cwd=clone, env=env
+        sys.executable, "-m", "workers.cli", "worker", NAME, cwd=clone, env=env
     )
     try:
         await send_twice(clone, amqp_url)
 
         def rows() -> list[int]:
-            if not (tmp_path / "probe.db").exists():
+            if not (tmp_path / f"{NAME}.db").exists():
                 return []
-            with sqlite3.connect(tmp_path / "probe.db") as db:
-                entries = db.execute("SELECT count(*) FROM probe_entry").fetchone()[0]
+            with sqlite3.connect(tmp_path / f"{NAME}.db") as db:
+                entries = db.execute(f"SELECT count(*) FROM {NAME}_entry").fetchone()[0]
                 events = db.execute("SELECT count(*) FROM outbox_message").fetchone()[0]
                 claims = db.execute("SELECT count(*) FROM inbox_message").fetchone()[0]
             return [entries, events, claims] if claims == 2 else []
@@ -108,13 +119,13 @@ async def send_twice(clone: Path, amqp_url: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
-        exchange = await channel.get_exchange("probe.commands")
+        exchange = await channel.get_exchange(f"{NAME}.commands")
         for _ in range(2):
             message = aio_pika.Message(
                 body,
-                type="probe.RecordProbe.v1",
+                type=f"{NAME}.RecordStamps.v1",
                 message_id=str(uuid.uuid4()),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             )
-            await exchange.publish(message, "probe.RecordProbe", mandatory=True)
+            await exchange.publish(message, f"{NAME}.RecordStamps", mandatory=True)

@@ -11,15 +11,24 @@ from pathlib import Path
 import pytest
 
 from contracts.base import Address, OrderLine
+from contracts.inventory import ReserveStock
 from contracts.orders import CancelOrder, OrderStatus, PaymentMethod, PlaceOrder, PlaceOrderV1
+from contracts.payments import CapturePayment
+from contracts.shipping import ArrangeShipment
 from outbox.db import create_engine, session_factory
 from tests.support.harness import wait_for
+from tests.support.roles import consumer_of
 from tests.support.system import WORKERS, System
 from workers.inventory.queries import stock_levels
 from workers.ops.verify import verify
 from workers.payments.queries import payments_by_order
 
 PLENTY = ("MUG-7", "BOOK-42")
+# the services by the part they play in the saga
+SAGA = consumer_of(PlaceOrder).name
+STOCK = consumer_of(ReserveStock).name
+PAYMENTS = consumer_of(CapturePayment).name
+SHIPPING = consumer_of(ArrangeShipment).name
 
 
 def order(token: str = "tok_visa", lines: dict[str, int] | None = None) -> PlaceOrder:
@@ -47,7 +56,7 @@ async def system(
 
 async def stock(system: System) -> dict[str, int]:
     """Available units per SKU."""
-    engine = create_engine(system.database_urls["inventory"])
+    engine = create_engine(system.database_urls[STOCK])
     async with session_factory(engine)() as session:
         levels = await stock_levels(session)
     await engine.dispose()
@@ -55,7 +64,7 @@ async def stock(system: System) -> dict[str, int]:
 
 
 async def payments(system: System) -> dict[str, str]:
-    engine = create_engine(system.database_urls["payments"])
+    engine = create_engine(system.database_urls[PAYMENTS])
     async with session_factory(engine)() as session:
         rows = await payments_by_order(session)
     await engine.dispose()
@@ -124,14 +133,14 @@ async def test_a_flaky_card_confirms_after_retries_with_exactly_one_capture(syst
     [confirmed] = (await system.wait_terminal([flaky.order_id])).values()
     assert confirmed.status == OrderStatus.CONFIRMED
     assert (await payments(system))[str(flaky.order_id)] == "captured"
-    assert await system.processes["payments"].metric("warren_retries_total") >= 2
+    assert await system.processes[PAYMENTS].metric("warren_retries_total") >= 2
     await wait_for(lambda: clean(system), timeout=30, what="`warren verify` to be clean")
 
 
 async def test_cancel_before_shipping_cancels_refunds_once_and_releases_stock(
     system: System,
 ) -> None:
-    await system.start("orders", "inventory", "payments")
+    await system.start(SAGA, STOCK, PAYMENTS)
     before = await stock(system)
     placed = order(lines={"BOOK-42": 1})
     await system.send([placed])
@@ -143,7 +152,7 @@ async def test_cancel_before_shipping_cancels_refunds_once_and_releases_stock(
     [cancelled] = (await system.wait_terminal([placed.order_id])).values()
     assert cancelled.status == OrderStatus.CANCELLED
     await wait_for(lambda: _payment_is(system, placed, "refunded"), what="one refund")
-    await system.start("shipping")
+    await system.start(SHIPPING)
     await wait_for(lambda: _stock_is(system, before), what="the stock to be released")
     await wait_for(lambda: clean(system), timeout=30, what="`warren verify` to be clean")
 
@@ -161,7 +170,7 @@ async def test_payments_down_past_its_timeout_cancels_compensates_and_late_repli
     system: System,
 ) -> None:
     system.extra_env["WARREN_PAYMENT_TIMEOUT_S"] = "4"
-    await system.start("orders", "inventory", "shipping")
+    await system.start(SAGA, STOCK, SHIPPING)
     before = await stock(system)
     stranded = [order() for _ in range(3)]
     await system.send(stranded)
@@ -172,9 +181,9 @@ async def test_payments_down_past_its_timeout_cancels_compensates_and_late_repli
     sequences = {order_id: o.sequence for order_id, o in done.items()}
     await wait_for(lambda: _stock_is(system, before), what="the stock to be released")
 
-    saga = system.processes["orders"]
+    saga = system.processes[SAGA]
     handled_before = await saga.metric("warren_messages_handled_total")
-    await system.start("payments")
+    await system.start(PAYMENTS)
     await wait_for(lambda: _nothing_charged(system, stranded), what="late captures undone")
     await wait_for(
         lambda: _at_least(saga.metric("warren_messages_handled_total"), handled_before + 3),

@@ -27,7 +27,7 @@ def trace_ids_logged(lines: list[str]) -> set[str]:
     return found
 
 
-async def test_one_trace_id_spans_gateway_orders_inventory_payments_and_shipping(
+async def test_one_trace_id_spans_the_gateway_and_every_worker(
     e2e_amqp_url: str, tmp_path: Path
 ) -> None:
     urls = {s: f"sqlite+inline:///{tmp_path / s}.db" for s in (*WORKERS, "gateway")}

@@ -39,9 +39,9 @@ async def test_a_backlog_of_2000_scales_to_4_workers_and_back_to_1_with_nothing_
 ) -> None:
     kit = ProbeKit(amqp_url, make_database_url("postgres"), tmp_path, "autoscaled")
     env = os.environ | kit.env(WARREN_PREFETCH="1")
-    probe = consumer_probe(test_settings, kit.queue, "probe-worker")
-    pool = LocalPool("probe", ["tests.support.probe"], probe=probe, env=env, drain_timeout_s=30)
-    scaler = Autoscaler(test_settings, {"probe": pool}, POLICY, queues={"probe": kit.queue})
+    probe = consumer_probe(test_settings, kit.queue, "scripted-worker")
+    pool = LocalPool("scripted", ["tests.support.probe"], probe=probe, env=env, drain_timeout_s=30)
+    scaler = Autoscaler(test_settings, {"scripted": pool}, POLICY, queues={"scripted": kit.queue})
     stop = asyncio.Event()
     running = asyncio.create_task(scaler.run(stop))
     peak = 0

@@ -1,6 +1,6 @@
 """`warren dlq`: replay, dry runs, kills halfway, list/show/export/purge, on the real broker.
 
-Each test owns a probe group (queue `probe.<group>` and its DLQ) and a switch file: the switch
+Each test owns a probe group (queue `scripted.<group>` and its DLQ) and a switch file: the switch
 worker dead-letters everything while the file says `fail` (no retries, prefetch 1, so the DLQ
 holds the messages in the order they were sent) and applies one effect per order once it says
 `ok`. The CLI runs as a subprocess against the test vhost, as an operator would run it.

@@ -95,7 +95,7 @@ async def test_a_handler_that_always_fails_ends_in_the_dlq_with_every_failure_he
     assert headers["attempts"] == 3
     assert headers["retry-attempt"] == 2
     assert headers["first-failure-at"] < headers["last-failure-at"]
-    assert headers["worker"].startswith("probe-worker@")
+    assert headers["worker"].startswith("scripted-worker@")
     assert order in dead.body.decode() and dead.type == "orders.PlaceOrder.v2"
     assert "x-death" not in headers  # a copy never carries the broker's dead-letter history
     assert await worker.metric("warren_dead_lettered_total", reason="exhausted") == 1

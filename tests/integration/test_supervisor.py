@@ -21,9 +21,9 @@ def kit(amqp_url: str, make_database_url, tmp_path: Path) -> ProbeKit:
 
 def probe_worker(kit: ProbeKit, settings: Settings, **env: str) -> Child:
     """A probe worker as the supervisor runs it, ready when it consumes the kit's queue."""
-    probe = consumer_probe(settings, kit.queue, "probe-worker")
+    probe = consumer_probe(settings, kit.queue, "scripted-worker")
     full_env = os.environ | kit.env(**env)
-    return Child("probe", "tests.support.probe", [], full_env, probe=probe, cwd=REPO)
+    return Child("scripted", "tests.support.probe", [], full_env, probe=probe, cwd=REPO)
 
 
 async def test_a_worker_that_logs_only_warnings_is_seen_ready_and_drains_on_stop(
@@ -48,7 +48,7 @@ async def test_a_child_that_never_consumes_is_not_ready(
     kit: ProbeKit, test_settings: Settings
 ) -> None:
     # given a process that runs but never consumes the queue its probe watches
-    probe = consumer_probe(test_settings, kit.queue, "probe-worker")
+    probe = consumer_probe(test_settings, kit.queue, "scripted-worker")
     idle = Child("idle", "http.server", ["0", "--bind", "127.0.0.1"], dict(os.environ), probe)
     supervisor = Supervisor()
     supervisor.spawn(idle)
@@ -66,7 +66,7 @@ async def test_a_child_that_dies_before_it_is_ready_fails_the_wait_with_its_last
     kit: ProbeKit, test_settings: Settings
 ) -> None:
     # given a process that exits at once with an error
-    probe = consumer_probe(test_settings, kit.queue, "probe-worker")
+    probe = consumer_probe(test_settings, kit.queue, "scripted-worker")
     doomed = Child("doomed", "json.tool", ["/no/such/file"], dict(os.environ), probe)
     supervisor = Supervisor()
     supervisor.spawn(doomed)

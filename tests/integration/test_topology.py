@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from urllib.parse import quote
 
 import aio_pika
 import httpx
 
 from config.settings import Settings
+from contracts.orders import PlaceOrder
+from contracts.payments import CapturePayment
+from contracts.shipping import ShipmentArranged
 from contracts.topology import (
     UNROUTED_EXCHANGE,
     UNROUTED_POLICY,
     UNROUTED_QUEUE,
-    event_exchange,
     event_exchange_pattern,
-    work_queue,
+    exchange_for,
 )
 from tests.support.harness import REPO
+from tests.support.roles import consumer_of
 
 
 def warren(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +58,7 @@ async def test_check_passes_after_apply_and_explains_a_missing_dead_letter_excha
     assert clean.returncode == 0, clean.stderr
     assert "matches the plan" in clean.stdout
 
-    saga = work_queue("orders", "saga")
+    saga = consumer_of(PlaceOrder).queue
     await _redeclare(test_settings, saga, {"x-queue-type": "quorum", "x-delivery-limit": 10})
     try:
         drifted = warren(test_settings, "check")
@@ -71,7 +73,7 @@ async def test_check_explains_a_delivery_limit_lower_than_the_retry_budget(
     test_settings: Settings,
 ) -> None:
     assert warren(test_settings, "apply").returncode == 0
-    payments = work_queue("payments", "payments")
+    payments = consumer_of(CapturePayment).queue
     dlq_args = {
         "x-dead-letter-exchange": "warren.dlx",
         "x-dead-letter-routing-key": f"{payments}.dlq",
@@ -93,7 +95,7 @@ async def test_an_event_exchange_without_alternate_exchange_is_kept_and_a_policy
     test_settings: Settings, management: httpx.AsyncClient, rabbit_vhost: str
 ) -> None:
     # given an event exchange declared before events were parked: without alternate exchange
-    events = event_exchange("shipping")
+    events = exchange_for(ShipmentArranged)
     connection = await aio_pika.connect(test_settings.amqp_url())
     async with connection:
         channel = await connection.channel()
@@ -110,13 +112,12 @@ async def test_an_event_exchange_without_alternate_exchange_is_kept_and_a_policy
     assert "rabbitmqctl set_policy" in drifted.stderr
 
     # when the operator sets the policy the check proposes
-    policy = f"/api/policies/{quote(rabbit_vhost, safe='')}/{UNROUTED_POLICY}"
     definition = {
         "pattern": event_exchange_pattern(),
         "definition": {"alternate-exchange": UNROUTED_EXCHANGE},
         "apply-to": "exchanges",
     }
-    (await management.put(policy, json=definition)).raise_for_status()
+    await management.on(rabbit_vhost).set_policy(UNROUTED_POLICY, definition)
     try:
         # then the check is satisfied and an event with no subscriber is parked, not returned
         clean = warren(test_settings, "check")
@@ -131,4 +132,4 @@ async def test_an_event_exchange_without_alternate_exchange_is_kept_and_a_policy
             assert parked is not None and parked.message_id == "parked-by-policy"
             await parked.ack()
     finally:
-        await management.delete(policy)
+        await management.on(rabbit_vhost).delete_policy(UNROUTED_POLICY)

@@ -33,7 +33,7 @@ from tests.support.harness import wait_for
 from workers.runtime.discovery import services
 from workers.runtime.topology import apply_plan, build_plan
 
-SERVICE = "orders"
+SERVICE = "billing"  # the relay's name is only a label here
 
 
 @pytest.fixture

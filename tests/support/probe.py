@@ -90,8 +90,8 @@ def spec() -> ServiceSpec:
     """The probe service as configured by PROBE_GROUP and PROBE_MESSAGES."""
     messages = tuple(os.environ.get("PROBE_MESSAGES", "orders.PlaceOrder").split(","))
     return ServiceSpec(
-        name="probe",
-        subscription=Subscription("probe", os.environ.get("PROBE_GROUP", "work"), messages),
+        name="scripted",
+        subscription=Subscription("scripted", os.environ.get("PROBE_GROUP", "work"), messages),
         handlers={name: HANDLERS[name] for name in messages},
         tables=(ProbeEffect,),
     )

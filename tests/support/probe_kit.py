@@ -42,11 +42,11 @@ def _amqp(order: PlaceOrder) -> aio_pika.Message:
 
 
 class ProbeKit:
-    """One probe service (queue `probe.<group>`, its own database) inside a test vhost."""
+    """One probe service (queue `scripted.<group>`, its own database) inside a test vhost."""
 
     def __init__(self, amqp_url: str, database_url: str, tmp_path: Path, group: str) -> None:
         self.amqp_url, self.database_url, self.group = amqp_url, database_url, group
-        self.queue = work_queue("probe", group)
+        self.queue = work_queue("scripted", group)
         self.dlq = dead_letter_queue(self.queue)
         self.log = tmp_path / f"{group}.attempts.jsonl"
         self.log.touch()
@@ -65,7 +65,7 @@ class ProbeKit:
 
     def consuming(self) -> Probe:
         """Ready when a probe worker process consumes this kit's queue."""
-        return consumer_ready(self.amqp_url, self.queue, "probe-worker")
+        return consumer_ready(self.amqp_url, self.queue, "scripted-worker")
 
     async def start(self, **extra: str) -> Process:
         """Start a probe worker and wait until it consumes."""

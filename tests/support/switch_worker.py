@@ -41,10 +41,10 @@ async def apply_effect(envelope: Envelope[Any], uow: UnitOfWork) -> None:
 
 
 def spec() -> ServiceSpec:
-    """The switch service on queue `probe.<PROBE_GROUP>`."""
+    """The switch service on queue `scripted.<PROBE_GROUP>`."""
     return ServiceSpec(
-        name="probe",
-        subscription=Subscription("probe", os.environ["PROBE_GROUP"], MESSAGES),
+        name="scripted",
+        subscription=Subscription("scripted", os.environ["PROBE_GROUP"], MESSAGES),
         handlers=dict.fromkeys(MESSAGES, apply_effect),
         tables=(ProbeEffect,),
     )

@@ -13,11 +13,13 @@ from sqlmodel import select
 from config.settings import Environment, Settings
 from contracts.base import Message
 from contracts.envelope import Envelope
+from contracts.orders import PlaceOrder
 from contracts.registry import default_registry
 from contracts.topology import exchange_for, routing_key_for
 from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
 from tests.support.harness import Process, consumer_ready, wait_for
+from tests.support.roles import consumer_of
 from workers.ops.readiness import http_probe
 from workers.orders.tables import CustomerOrder
 from workers.runtime.discovery import service, worker_names
@@ -120,8 +122,8 @@ class System:
                 await asyncio.gather(*pending[start : start + 100])
 
     async def orders(self) -> dict[str, CustomerOrder]:
-        """Every order the orders service knows, by id."""
-        engine = create_engine(self.database_urls["orders"])
+        """Every order the saga knows, by id."""
+        engine = create_engine(self.database_urls[consumer_of(PlaceOrder).name])
         try:
             async with session_factory(engine)() as session:
                 return {o.order_id: o for o in (await session.exec(select(CustomerOrder))).all()}

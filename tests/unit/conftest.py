@@ -6,7 +6,6 @@ overriding `backend` with `BACKENDS`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,16 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outbox.db import create_engine, create_tables
 from outbox.tables import MESSAGING_TABLES
 from tests.conftest import SQLITE_BACKENDS, Backend
-
-
-@pytest.fixture(autouse=True)
-def _no_warren_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings built in a unit test see only their arguments, not `WARREN_*` of this shell."""
-    for name in os.environ:
-        upper = name.upper()
-        # WARREN_TEST_* name the test database server, for the tests that ask for PostgreSQL
-        if upper.startswith("WARREN_") and not upper.startswith("WARREN_TEST_"):
-            monkeypatch.delenv(name)
+from tests.support.environment import _no_warren_environment  # noqa: F401 (autouse)
 
 
 @pytest.fixture(params=SQLITE_BACKENDS)

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks.chain import CRITICAL_PATH_HOPS, MESSAGES_PER_CHAIN, effects
+from benchmarks.chain import CRITICAL_PATH_HOPS, MESSAGES_PER_CHAIN, STATUS, effects
 from benchmarks.report import BenchResult, format_report, to_json
 from benchmarks.stats import Comparison, latency_ms, percentile, ratio
 from benchmarks.timeline import Timeline, Window
+from workers.runtime.discovery import worker_names
 
 
 def _result(**overrides: Any) -> BenchResult:
@@ -26,9 +27,9 @@ def _result(**overrides: Any) -> BenchResult:
         relay=Comparison((5000.0, 4000.0), (8000.0, 8000.0)),
         gateway=Comparison((150.0, 170.0), (3000.0, 3400.0)),
         gateway_cpu={"bare": 0.9, "gateway": 0.95},
-        cpu_ms={"per_order": {"gateway": 30.0, "orders": 20.0}, "per_chain": {"bench": 1.0}},
+        cpu_ms={"per_order": {"gateway": 30.0, "billing": 20.0}, "per_chain": {"bench": 1.0}},
         failures={"warren_orders": 0, "baseline_chains": 0, "gateway_http": 0},
-        rss_mb={"gateway": 100.0, "orders": 90.0},
+        rss_mb={"gateway": 100.0, "billing": 90.0},
     )
     return replace(result, **overrides)
 
@@ -102,7 +103,7 @@ def test_the_baseline_chain_moves_the_sagas_eleven_messages() -> None:
         commands = [m.type for key, m in out if key != "status"]
         final = [m.type for key, m in out if key == "status"]
         step = commands[0] if commands else ""
-        assert all(key in ("orders", "inventory", "payments", "shipping", "status") for key in keys)
+        assert all(key in (*worker_names(), STATUS) for key in keys)
 
     # then it took 11 messages, the last one the CONFIRMED status, after 8 hops
     assert published == MESSAGES_PER_CHAIN == 11
@@ -158,4 +159,4 @@ def test_the_printed_report_states_every_ratio_and_goal() -> None:
     assert "p99/p50                          3.75  (goal <= 5: met)" in text
     assert "relay 4500 msgs/s vs raw 8000 msgs/s   ratio 0.56" in text
     assert "gateway 160 req/s vs bare 3200 req/s   ratio 0.05" in text
-    assert "peak RSS (MiB): gateway 100, orders 90" in text
+    assert "peak RSS (MiB): gateway 100, billing 90" in text

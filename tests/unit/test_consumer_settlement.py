@@ -30,7 +30,7 @@ from workers.runtime.consumer import Consumer
 from workers.runtime.errors import PermanentError, TransientError
 from workers.runtime.failures import RETRY_ATTEMPT
 
-QUEUE = "orders.saga"
+QUEUE = "billing.invoices"
 Journal = list[str]
 
 
@@ -87,7 +87,7 @@ def make_consumer(engine: AsyncEngine, journal: Journal) -> Callable[..., tuple[
         script = Script()
         values = {"immediate_retries": 0, "immediate_retry_base_s": 0.001, "delayed_retries": 2}
         consumer = Consumer(
-            service="orders",
+            service="billing",
             queue=QUEUE,
             handlers={PlaceOrder.NAME: script.place_order},
             sessions=session_factory(engine),

@@ -88,14 +88,14 @@ def interesting_delays_ms(settings: Settings) -> list[int]:
 def test_the_model_matches_topics_as_rabbitmq_does() -> None:
     # a wrong model would prove nothing: pin down the rules it relies on
     assert topic_matches("*.1.#", "0.1")
-    assert topic_matches("*.1.#", "0.1.orders.saga")
-    assert not topic_matches("*.1.#", "1.0.orders.saga")
+    assert topic_matches("*.1.#", "0.1.ledger.main")
+    assert not topic_matches("*.1.#", "1.0.ledger.main")
     assert not topic_matches("*.1.#", "1")
-    assert topic_matches("1.#", "1.0.orders.saga")
-    assert topic_matches("#.orders.saga", "orders.saga")
-    assert topic_matches("#.orders.saga", "0.1.orders.saga")
-    assert not topic_matches("#.orders.saga", "0.1.xorders.saga")
-    assert not topic_matches("#.orders.saga", "0.1.orders.saga.dlq")
+    assert topic_matches("1.#", "1.0.ledger.main")
+    assert topic_matches("#.ledger.main", "ledger.main")
+    assert topic_matches("#.ledger.main", "0.1.ledger.main")
+    assert not topic_matches("#.ledger.main", "0.1.xledger.main")
+    assert not topic_matches("#.ledger.main", "0.1.ledger.main.dlq")
     assert topic_matches("#", "")
     assert topic_matches("#", "a.b.c")
 
@@ -135,14 +135,14 @@ def test_every_delay_a_small_topology_can_express_arrives_on_time() -> None:
 
 
 def test_a_zero_delay_goes_straight_to_the_delivery_exchange(settings: Settings) -> None:
-    exchange, routing_key = delay_target(0, "orders.saga", settings.delay_unit_ms, 4)
+    exchange, routing_key = delay_target(0, "ledger.main", settings.delay_unit_ms, 4)
 
     assert exchange == DELAY_DELIVERY_EXCHANGE
-    assert routing_key == "0.0.0.0.orders.saga"
+    assert routing_key == "0.0.0.0.ledger.main"
 
 
 def test_the_routing_key_carries_the_delay_bits_most_significant_first() -> None:
-    assert delay_routing_key(6, "orders.saga", 4) == "0.1.1.0.orders.saga"
+    assert delay_routing_key(6, "ledger.main", 4) == "0.1.1.0.ledger.main"
     assert delay_entry_exchange(6) == "warren.delay.02"
 
 
@@ -158,15 +158,15 @@ def test_a_delay_longer_than_the_levels_can_hold_is_refused(settings: Settings) 
     unit, levels = settings.delay_unit_ms, settings.delay_levels
     longest_ms = (2**levels - 1) * unit
 
-    delay_target(longest_ms, "orders.saga", unit, levels)  # the longest delay still fits
+    delay_target(longest_ms, "ledger.main", unit, levels)  # the longest delay still fits
     for too_long_ms in (longest_ms + 1, 2**levels * unit, 10 * 2**levels * unit):
         with pytest.raises(ValueError, match="does not fit"):
-            delay_target(too_long_ms, "orders.saga", unit, levels)
+            delay_target(too_long_ms, "ledger.main", unit, levels)
 
 
 def test_a_negative_number_of_units_is_refused() -> None:
     with pytest.raises(ValueError):
-        delay_routing_key(-1, "orders.saga", 4)
+        delay_routing_key(-1, "ledger.main", 4)
 
 
 def test_no_work_queue_name_is_a_dot_suffix_of_another() -> None:
@@ -176,21 +176,21 @@ def test_no_work_queue_name_is_a_dot_suffix_of_another() -> None:
 def test_a_suffix_clash_is_found_and_would_deliver_delayed_messages_twice() -> None:
     # given a queue whose name ends with another queue's name
     settings = Settings(_env_file=None, delay_levels=4, delay_unit_ms=10)
-    clashing = [Subscription("orders", "saga", ()), Subscription("audit", "orders.saga", ())]
+    clashing = [Subscription("ledger", "main", ()), Subscription("audit", "ledger.main", ())]
     queues = [sub.queue for sub in clashing]
 
     # then the check names the pair
-    assert suffix_clashes(queues) == [("audit.orders.saga", "orders.saga")]
+    assert suffix_clashes(queues) == [("audit.ledger.main", "ledger.main")]
     # because a message delayed for the longer name also reaches the shorter one
     broker = BrokerModel(build_plan(settings, clashing))
-    exchange, routing_key = delay_target(0, "audit.orders.saga", 10, 4)
-    assert broker.route(exchange, routing_key) == {"audit.orders.saga", "orders.saga"}
+    exchange, routing_key = delay_target(0, "audit.ledger.main", 10, 4)
+    assert broker.route(exchange, routing_key) == {"audit.ledger.main", "ledger.main"}
 
 
 def test_queues_that_only_share_their_last_word_do_not_share_delays() -> None:
     # given two queues with the same group name in different services
     settings = Settings(_env_file=None, delay_levels=4, delay_unit_ms=10)
-    twins = [Subscription("orders", "status", ()), Subscription("gateway", "status", ())]
+    twins = [Subscription("ledger", "status", ()), Subscription("gateway", "status", ())]
     broker = BrokerModel(build_plan(settings, twins))
 
     assert suffix_clashes([sub.queue for sub in twins]) == []

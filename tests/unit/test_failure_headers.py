@@ -21,7 +21,7 @@ from workers.runtime.failures import (
     failure_headers,
 )
 
-QUEUE = "orders.saga"
+QUEUE = "billing.invoices"
 FRAME_MAX = 131_072  # RabbitMQ's default; a content header must fit in one frame
 SENT_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -109,7 +109,7 @@ def test_the_brokers_x_headers_are_never_copied() -> None:
     )
 
     headers = dead_letter_headers(
-        message, QUEUE, ValueError("bad"), FailureReason.POISON, "orders-worker@host:1"
+        message, QUEUE, ValueError("bad"), FailureReason.POISON, "billing-worker@host:1"
     )
 
     assert not [key for key in headers if key.startswith("x-")]
@@ -189,13 +189,13 @@ def test_a_dead_letter_says_why_how_often_and_where() -> None:
 
     # when its budget is spent
     headers = dead_letter_headers(
-        message, QUEUE, raised(TimeoutError("db")), FailureReason.EXHAUSTED, "orders-worker@h:7"
+        message, QUEUE, raised(TimeoutError("db")), FailureReason.EXHAUSTED, "billing-worker@h:7"
     )
 
     # then the dead letter records reason, attempts, worker and the stack trace
     assert headers["failure-reason"] == "exhausted"
     assert headers["attempts"] == 5
-    assert headers["worker"] == "orders-worker@h:7"
+    assert headers["worker"] == "billing-worker@h:7"
     assert headers["original-queue"] == QUEUE
     assert "TimeoutError: db" in headers["stack-trace"]
     assert "Traceback" in headers["stack-trace"]
@@ -203,7 +203,7 @@ def test_a_dead_letter_says_why_how_often_and_where() -> None:
 
 def test_a_deep_stack_trace_is_truncated_and_keeps_its_end() -> None:
     headers = dead_letter_headers(
-        incoming(), QUEUE, deep_error(), FailureReason.CRASH_LOOP, "orders-worker@h:7"
+        incoming(), QUEUE, deep_error(), FailureReason.CRASH_LOOP, "billing-worker@h:7"
     )
 
     trace = headers["stack-trace"]

@@ -43,14 +43,7 @@ SERVICES = tuple(s.name for s in discovery.services())
 # The thresholds of `warren scale` (`workers/ops/autoscale.py`) that the ScaledObjects repeat.
 SCALING = {"target": "100", "min": 1, "max": 4, "scale_down_window_s": 60}
 # The exchanges each service's outbox publishes to (besides retries, delays and dead letters).
-PUBLISHES = {
-    "gateway": {names.command_exchange("orders")},
-    "orders": {names.event_exchange("orders")}
-    | {names.command_exchange(c) for c in ("inventory", "payments", "shipping")},
-    "inventory": {names.event_exchange("inventory")},
-    "payments": {names.event_exchange("payments")},
-    "shipping": {names.event_exchange("shipping")},
-}
+PUBLISHES = {s.name: {names.exchange_for(m) for m in s.sends} for s in discovery.services()}
 CRD_KINDS = {"keda.sh/v1alpha1/ScaledObject", "keda.sh/v1alpha1/TriggerAuthentication"}
 CRD_KINDS |= {"rabbitmq.com/v1beta1/RabbitmqCluster"}
 OPERATOR_PLUGINS = {"rabbitmq_management", "rabbitmq_prometheus", "rabbitmq_peer_discovery_k8s"}
@@ -591,7 +584,7 @@ def test_prometheus_scrapes_the_gateway_every_worker_and_rabbitmq():
         t for job in jobs.values() for sc in job.get("static_configs", []) for t in sc["targets"]
     }
     environments = compose_file()["services"]
-    metrics_port = environments["orders"]["environment"]["WARREN_METRICS_PORT"]
+    metrics_port = environments[WORKERS[0]]["environment"]["WARREN_METRICS_PORT"]
     assert {f"{w}:{metrics_port}" for w in WORKERS} | {"gateway:8000", "rabbitmq:15692"} <= targets
     assert jobs["rabbitmq"]["metrics_path"] == "/metrics/per-object"
 

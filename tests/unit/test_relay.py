@@ -29,20 +29,20 @@ async def test_the_relay_publishes_now_routes_delays_and_defers_what_is_too_far(
             Envelope(OrderStatusChanged(order_id=order_id, status=OrderStatus.PENDING, sequence=1))
         )
         timer = StepTimedOut(order_id=order_id, step=SagaStep.RESERVE_STOCK, sequence=1)
-        uow.send_later(Envelope(timer), "orders.saga", timedelta(seconds=3))
-        uow.send_later(Envelope(timer), "orders.saga", timedelta(hours=1))
+        uow.send_later(Envelope(timer), "billing.invoices", timedelta(seconds=3))
+        uow.send_later(Envelope(timer), "billing.invoices", timedelta(hours=1))
         await uow.commit()
     publisher = RecordingPublisher()
 
     # when the relay runs once
-    published = await Relay("orders", engine, publisher, settings).relay_once()
+    published = await Relay("billing", engine, publisher, settings).relay_once()
 
     # then the event went to its exchange, the near timer into the delay levels, the far one waits
     assert published == 2
     destinations = sorted((exchange, key) for exchange, key, _ in publisher.sent)
     assert destinations[0] == ("orders.events", "orders.OrderStatusChanged")
     exchange, key = destinations[1]
-    assert exchange.startswith("warren.delay.") and key.endswith(".orders.saga")
+    assert exchange.startswith("warren.delay.") and key.endswith(".billing.invoices")
     async with session_factory(engine)() as session:
         rows = (await session.exec(select(OutboxMessage))).all()
     waiting = [row for row in rows if row.published_at is None]

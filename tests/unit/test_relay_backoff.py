@@ -43,7 +43,7 @@ async def test_a_refused_publish_waits_longer_each_attempt_up_to_the_cap(tmp_pat
             Envelope(OrderStatusChanged(order_id=uuid4(), status=OrderStatus.PENDING, sequence=1))
         )
         await uow.commit()
-    relay = Relay("orders", engine, RefusingPublisher(), Settings(_env_file=None))
+    relay = Relay("billing", engine, RefusingPublisher(), Settings(_env_file=None))
 
     waits = []
     for attempt in range(1, ATTEMPTS + 1):

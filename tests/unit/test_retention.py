@@ -22,7 +22,7 @@ def job(engine: AsyncEngine) -> RetentionJob:
     settings = Settings(
         _env_file=None, outbox_retention_hours=OUTBOX_HOURS, inbox_retention_hours=INBOX_HOURS
     )
-    return RetentionJob("orders", engine, settings)
+    return RetentionJob("billing", engine, settings)
 
 
 def outbox_row(
@@ -45,7 +45,7 @@ def outbox_row(
 
 def inbox_row(message_id: str, *, hours_ago: float) -> InboxMessage:
     return InboxMessage(
-        consumer="orders.saga",
+        consumer="billing.invoices",
         message_id=message_id,
         processed_at=utcnow() - timedelta(hours=hours_ago),
     )
@@ -120,4 +120,4 @@ async def test_the_retention_hours_come_from_the_settings(engine: AsyncEngine) -
         inbox_row("two-hours", hours_ago=2),
     )
 
-    assert await RetentionJob("orders", engine, short).run() == (1, 1)
+    assert await RetentionJob("billing", engine, short).run() == (1, 1)

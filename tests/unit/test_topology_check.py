@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
+from contracts.inventory import StockReserved
+from contracts.orders import OrderStatusChanged
+from contracts.payments import PaymentCaptured
 from contracts.topology import (
     DEAD_LETTER_EXCHANGE,
     UNROUTED_EXCHANGE,
@@ -18,13 +21,14 @@ from contracts.topology import (
     UNROUTED_QUEUE,
     delay_exchange,
     delay_queue,
-    event_exchange,
     event_exchange_pattern,
+    exchange_for,
 )
 from workers.ops.topology_check import Difference, check_exchange, check_queue
+from workers.runtime.discovery import workers
 from workers.runtime.topology import ExchangeSpec, QueueSpec, build_plan
 
-QUEUE = "orders.saga"
+QUEUE = workers()[0].queue  # any work queue: every one is planned by the same rule
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +198,7 @@ def test_a_low_delivery_limit_from_a_policy_is_reported_too(
     ("queue", "key", "actual"),
     [
         (QUEUE, "x-overflow", "drop-head"),
-        (QUEUE, "x-dead-letter-routing-key", "orders.saga"),
+        (QUEUE, "x-dead-letter-routing-key", QUEUE),
         (QUEUE, "x-dead-letter-strategy", "at-most-once"),
         (delay_queue(3), "x-message-ttl", 100),
     ],
@@ -260,12 +264,12 @@ def test_an_event_exchange_without_alternate_exchange_is_reported_with_a_policy_
     exchanges: dict[str, ExchangeSpec],
 ) -> None:
     # given an event exchange declared before Warren parked unroutable events
-    spec = exchanges[event_exchange("orders")]
+    spec = exchanges[exchange_for(OrderStatusChanged)]
 
     found = check_exchange(spec, live_exchange(spec), {}, "warren")
 
     assert len(found) == 1, problems(found)
-    assert found[0].subject == "exchange orders.events"
+    assert found[0].subject == f"exchange {exchange_for(OrderStatusChanged)}"
     assert "has no alternate exchange" in found[0].problem
     assert UNROUTED_QUEUE in found[0].problem
     assert "rabbitmqctl set_policy -p warren --apply-to exchanges" in found[0].fix
@@ -274,7 +278,7 @@ def test_an_event_exchange_without_alternate_exchange_is_reported_with_a_policy_
 
 
 def test_an_alternate_exchange_set_by_policy_counts(exchanges: dict[str, ExchangeSpec]) -> None:
-    spec = exchanges[event_exchange("payments")]
+    spec = exchanges[exchange_for(PaymentCaptured)]
     policies = {
         UNROUTED_POLICY: {
             "name": UNROUTED_POLICY,
@@ -293,7 +297,7 @@ def test_an_alternate_exchange_set_by_policy_counts(exchanges: dict[str, Exchang
 def test_an_alternate_exchange_other_than_the_plans_is_named(
     exchanges: dict[str, ExchangeSpec],
 ) -> None:
-    spec = exchanges[event_exchange("inventory")]
+    spec = exchanges[exchange_for(StockReserved)]
     live = live_exchange(spec, **{"alternate-exchange": "legacy.unrouted"})
 
     found = check_exchange(spec, live, {}, "warren")

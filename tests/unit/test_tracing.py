@@ -27,9 +27,11 @@ def test_with_an_exporter_each_span_is_exported_in_the_incoming_trace_under_its_
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exporter = InMemorySpanExporter()
-    spans = tracing.Spans("orders", exporter=exporter)
+    spans = tracing.Spans("billing", exporter=exporter)
 
-    with spans.span("orders.saga process orders.PlaceOrder", PARENT, queue="orders.saga") as own:
+    with spans.span(
+        "billing.invoices process orders.PlaceOrder", PARENT, queue="billing.invoices"
+    ) as own:
         pass
     spans.shutdown()
 
@@ -37,5 +39,5 @@ def test_with_an_exporter_each_span_is_exported_in_the_incoming_trace_under_its_
     assert f"{span.context.trace_id:032x}" == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert span.parent is not None and f"{span.parent.span_id:016x}" == "00f067aa0ba902b7"
     assert own == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
-    assert span.resource.attributes["service.name"] == "warren-orders"
-    assert span.attributes["queue"] == "orders.saga"
+    assert span.resource.attributes["service.name"] == "warren-billing"
+    assert span.attributes["queue"] == "billing.invoices"

@@ -27,7 +27,7 @@ from outbox.unit_of_work import UnitOfWork
 from tests.conftest import BACKENDS, Backend
 from tests.contracts.samples import sample
 
-SAGA_QUEUE = "orders.saga"
+TIMER_QUEUE = "billing.invoices"
 COUNT_OUTBOX = "SELECT count(*) FROM outbox_message"
 
 
@@ -93,7 +93,7 @@ async def inbox_rows(sessions: SessionFactory) -> list[InboxMessage]:
 
 def handled(message_id: str) -> InboxMessage:
     """The state change of a handler: here, the inbox row it writes in the same transaction."""
-    return InboxMessage(consumer="inventory.stock", message_id=message_id)
+    return InboxMessage(consumer="billing.invoices", message_id=message_id)
 
 
 async def test_messages_commit_with_the_state_change(sessions: SessionFactory) -> None:
@@ -105,7 +105,7 @@ async def test_messages_commit_with_the_state_change(sessions: SessionFactory) -
     async with UnitOfWork(sessions) as uow:
         uow.session.add(handled("msg-0"))
         uow.publish(command)
-        uow.send_later(timeout, SAGA_QUEUE, timedelta(seconds=30))
+        uow.send_later(timeout, TIMER_QUEUE, timedelta(seconds=30))
         await uow.commit()
 
     # then the state change and both outbox rows are stored
@@ -133,13 +133,13 @@ async def test_a_message_sent_later_carries_its_queue_and_due_time(
 
     before = datetime.now(UTC)
     async with UnitOfWork(sessions) as uow:
-        uow.send_later(timeout, SAGA_QUEUE, timedelta(minutes=5))
+        uow.send_later(timeout, TIMER_QUEUE, timedelta(minutes=5))
         await uow.commit()
     after = datetime.now(UTC)
 
     row = (await outbox_rows(sessions))[timeout.message_id]
     assert row.exchange == ""
-    assert row.routing_key == SAGA_QUEUE
+    assert row.routing_key == TIMER_QUEUE
     assert row.deliver_at is not None
     assert before + timedelta(minutes=5) <= row.deliver_at <= after + timedelta(minutes=5)
 
@@ -155,7 +155,7 @@ async def test_timestamps_read_back_timezone_aware_and_as_the_same_instant(
 
     async with UnitOfWork(sessions) as uow:
         uow.publish(command)
-        uow.send_later(later, SAGA_QUEUE, timedelta(seconds=1))
+        uow.send_later(later, TIMER_QUEUE, timedelta(seconds=1))
         await uow.commit()
 
     # then the database (SQLite drops zones) gives back aware UTC times of the same instant
@@ -179,7 +179,7 @@ async def test_a_handler_that_raises_leaves_neither_state_nor_messages(
         async with UnitOfWork(sessions, on_commit=wakes) as uow:
             uow.session.add(handled("msg-0"))
             uow.publish(Envelope(sample(PlaceOrder)))
-            uow.send_later(Envelope(sample(StepTimedOut)), SAGA_QUEUE, timedelta(seconds=5))
+            uow.send_later(Envelope(sample(StepTimedOut)), TIMER_QUEUE, timedelta(seconds=5))
             await uow.session.flush()  # the rows reached the database inside the transaction
             raise HandlerFailed
 

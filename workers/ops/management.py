@@ -108,6 +108,17 @@ class Management:
         """Every policy of the vhost, with its pattern and definition."""
         return list(await self._get(f"/policies/{_q(self.vhost)}"))
 
+    async def set_policy(self, name: str, definition: dict[str, Any]) -> None:
+        """Create or replace policy `name` of the vhost (pattern, definition, apply-to)."""
+        path = f"/policies/{_q(self.vhost)}/{_q(name)}"
+        (await self._client.put(path, json=definition)).raise_for_status()
+
+    async def delete_policy(self, name: str) -> None:
+        """Remove policy `name` of the vhost; a policy that is not there is no error."""
+        response = await self._client.delete(f"/policies/{_q(self.vhost)}/{_q(name)}")
+        if response.status_code != 404:
+            response.raise_for_status()
+
     async def bindings(self) -> list[dict[str, Any]]:
         """Every binding of the vhost."""
         return list(await self._get(f"/bindings/{_q(self.vhost)}"))

@@ -1,0 +1,37 @@
+"""A PlaceOrder on its exchange reaches the orders saga through the in-memory broker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config.settings import Environment, Settings
+from contracts.inventory import ReserveStock
+from contracts.orders import PlaceOrder
+from outbox.db import create_engine
+from tests.contracts.samples import sample
+from tests.support.wiring import claimed, deliver_on_its_exchange, outbox_types, ready
+from workers.orders.bootstrap import bootstrap
+
+
+@pytest.fixture
+async def service_db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
+    yield engine
+    await engine.dispose()
+
+
+async def test_place_order_on_its_exchange_reaches_the_saga_and_reserves_stock(
+    tmp_path: Path, service_db: AsyncEngine
+) -> None:
+    settings = Settings(env=Environment.TEST, var_dir=tmp_path)
+    spec = bootstrap(settings)
+    await ready(spec, service_db)
+
+    message_id = await deliver_on_its_exchange(spec, service_db, settings, sample(PlaceOrder))
+
+    assert {ReserveStock.type_name()} <= await outbox_types(service_db)
+    assert await claimed(service_db) == [message_id]
