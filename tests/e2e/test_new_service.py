@@ -48,7 +48,7 @@ def run(clone: Path, *args: str, env: dict[str, str] | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh clone of this checkout's last commit, with a new `probe` service in it."""
+    """A fresh clone of this checkout's last commit, with a new service in it."""
     target = tmp_path_factory.mktemp("clone") / "warren"
     subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True)
     run(target, "workers.cli", "new", "service", NAME)
