@@ -14,7 +14,7 @@ from uuid import NAMESPACE_URL, uuid5
 from workers.ops.generate import ROOT
 
 TEMPLATES = Path(__file__).with_name("templates") / "service"
-NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
+NAME = re.compile(r"^[a-z][a-z0-9_]{1,23}$")
 # template -> where it goes, relative to the repository
 LAYOUT = {
     "contracts.py.tmpl": "contracts/{name}.py",
