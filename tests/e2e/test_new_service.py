@@ -16,7 +16,9 @@ import pytest
 from tests.support.harness import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-NAME = "stamps"  # any name no test uses: the new service must pass the service-name test too
+# A name typed nowhere in the tree, so the new service must pass the service-name test too.
+NAME = f"svc_{uuid.uuid4().hex[:8]}"
+CAMEL = NAME.replace("_", " ").title().replace(" ", "")
 NEW_FILES = (
     f"contracts/{NAME}.py",
     "contracts/schemas/",
@@ -123,9 +125,9 @@ async def send_twice(clone: Path, amqp_url: str) -> None:
         for _ in range(2):
             message = aio_pika.Message(
                 body,
-                type=f"{NAME}.RecordStamps.v1",
+                type=f"{NAME}.Record{CAMEL}.v1",
                 message_id=str(uuid.uuid4()),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             )
-            await exchange.publish(message, f"{NAME}.RecordStamps", mandatory=True)
+            await exchange.publish(message, f"{NAME}.Record{CAMEL}", mandatory=True)
