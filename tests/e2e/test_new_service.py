@@ -14,11 +14,12 @@ import aio_pika
 import pytest
 
 from tests.support.harness import wait_for
+from workers.ops.scaffold import camel
 
 REPO = Path(__file__).resolve().parents[2]
 # A name typed nowhere in the tree, so the new service must pass the service-name test too.
 NAME = f"svc_{uuid.uuid4().hex[:8]}"
-CAMEL = NAME.replace("_", " ").title().replace(" ", "")
+CAMEL = camel(NAME)
 NEW_FILES = (
     f"contracts/{NAME}.py",
     "contracts/schemas/",
