@@ -150,7 +150,8 @@ def relay(
     from workers.runtime.logs import configure_logging
     from workers.runtime.service import run_relay, serve_metrics
 
-    service(name)  # a clear error for a name no service declares
+    if database_url is None:
+        service(name)  # its database comes from its declaration: a clear error for a typo
     settings = get_settings()
     configure_logging(f"{name}-relay", level=settings.log_level, json_lines=settings.log_json)
     serve_metrics(settings)

@@ -69,9 +69,13 @@ class ProbeKit:
 
     async def start(self, **extra: str) -> Process:
         """Start a probe worker and wait until it consumes."""
+        return await self.spawn(**extra).ready()
+
+    def spawn(self, **extra: str) -> Process:
+        """Start a probe worker without waiting: one that may die on its first delivery."""
         process = Process("tests.support.probe", self.env(**extra), probe=self.consuming())
         self.processes.append(process)
-        return await process.ready()
+        return process
 
     def stop_all(self) -> None:
         for process in self.processes:

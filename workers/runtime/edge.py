@@ -127,7 +127,7 @@ def edge_broker(settings: Settings, role: str, url: str | None = None) -> Rabbit
 
 
 async def start_edge(broker: RabbitBroker, consumer: Consumer) -> None:
-    """Start consuming; the "consuming" line is what supervisors wait for."""
+    """Start consuming (supervisors see it as a consumer on the queue, not from this log line)."""
     await broker.start()
     logger.info("consuming {} with prefetch {}", consumer.queue, consumer.prefetch)
 
