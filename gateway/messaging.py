@@ -112,7 +112,7 @@ class Messaging:
             settings=self._settings,
             spans=self._spans,
         )
-        broker = edge_broker(self._settings, f"{SERVICE}-api")
+        broker = edge_broker(self._settings, f"{SERVICE.name}-api")
         broker.include_router(router_for(spec, consumer))
         await start_edge(broker, consumer)
         relay_task = asyncio.create_task(self._relay.run(self._stop))
