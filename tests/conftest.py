@@ -24,8 +24,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import Environment, Settings
+from outbox.db import create_engine, create_tables
+from outbox.tables import MESSAGING_TABLES
 from workers.ops.doctor import MANAGEMENT_HINT, POSTGRES_HINT, RABBITMQ_HINT, pg_test_dsn, redact
 from workers.ops.management import Management
 
@@ -208,3 +211,12 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 def database_url(make_database_url: MakeDatabaseUrl, backend: Backend) -> str:
     """A clean database of the current `backend`, as a SQLAlchemy async URL."""
     return make_database_url(backend)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh `database_url` with the outbox, inbox and lease tables."""
+    engine = create_engine(database_url)
+    await create_tables(engine, MESSAGING_TABLES)
+    yield engine
+    await engine.dispose()

@@ -25,23 +25,15 @@ from contracts.orders import OrderStatus, OrderStatusChanged
 from contracts.topology import UNROUTED_QUEUE, exchange_for, routing_key_for
 from outbox.amqp import ConfirmedPublisher
 from outbox.backlog import read_backlog
-from outbox.db import create_engine, create_tables, session_factory
+from outbox.db import session_factory
 from outbox.relay import Relay
-from outbox.tables import MESSAGING_TABLES, OutboxMessage, utcnow
+from outbox.tables import OutboxMessage, utcnow
 from outbox.unit_of_work import UnitOfWork
 from tests.support.harness import wait_for
 from workers.runtime.discovery import services
 from workers.runtime.topology import apply_plan, build_plan
 
 SERVICE = "billing"  # the relay's name is only a label here
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await create_tables(engine, MESSAGING_TABLES)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from config.settings import Environment, Settings
+from config.settings import Settings
 from contracts.payments import CapturePayment, PaymentDeclined
-from outbox.db import create_engine
 from tests.contracts.samples import sample
 from tests.support.wiring import claimed, deliver_on_its_exchange, outbox_types, ready
 from workers.payments.bootstrap import bootstrap
 
 
-@pytest.fixture
-async def service_db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'payments.db'}")
-    yield engine
-    await engine.dispose()
-
-
 async def test_capture_payment_on_its_exchange_is_answered_with_the_cards_outcome(
-    tmp_path: Path, service_db: AsyncEngine
+    settings: Settings, service_db: AsyncEngine
 ) -> None:
-    settings = Settings(env=Environment.TEST, var_dir=tmp_path)
     spec = bootstrap(settings)
     await ready(spec, service_db)
 
