@@ -222,3 +222,21 @@ async def test_a_version_1_place_order_is_accepted_and_confirmed(system: System)
     assert confirmed.status == OrderStatus.CONFIRMED
     assert confirmed.currency == "EUR"
     assert (await payments(system))[str(legacy.order_id)] == "captured"
+
+
+async def test_a_cancel_that_overtakes_its_order_is_honoured_with_no_charge_and_no_stock_held(
+    system: System,
+) -> None:
+    await system.start()
+    before = await stock(system)
+    system.stop(SAGA)  # both commands wait in the saga's queue, the cancel first
+    placed = order(lines={"MUG-7": 1})
+    await system.send([CancelOrder(order_id=placed.order_id, reason="cancelled early")])
+    await system.send([placed])
+
+    await system.start(SAGA)
+    [cancelled] = (await system.wait_terminal([placed.order_id])).values()
+    assert (cancelled.status, cancelled.reason) == (OrderStatus.CANCELLED, "cancelled early")
+    assert str(placed.order_id) not in await payments(system)
+    assert await stock(system) == before
+    await wait_for(lambda: clean(system), timeout=30, what="`warren verify` to be clean")

@@ -15,7 +15,6 @@ from typing import Any
 from uuid import UUID
 
 from loguru import logger
-from sqlalchemy import bindparam, insert, select, update
 
 from contracts.envelope import Envelope
 from contracts.inventory import ReserveStock, StockRejected, StockReserved
@@ -29,49 +28,21 @@ from contracts.orders import (
 )
 from contracts.payments import CapturePayment, PaymentCaptured, PaymentDeclined, PaymentRefunded
 from contracts.shipping import ArrangeShipment, ShipmentArranged
-from outbox.db import rows
-from outbox.tables import core_table, utcnow
+from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
+from workers.orders import store
 from workers.orders.model import WAITING_ON, StepTimeouts, can_cancel, compensation, total_cents
 from workers.orders.service import SERVICE
-from workers.orders.tables import CustomerOrder, OrderHistory
+from workers.orders.tables import CustomerOrder
 from workers.runtime.consumer import Handler
 
 SAGA_QUEUE = SERVICE.queue
 Env = Envelope[Any]
 
 
-ORDERS, HISTORY = core_table(CustomerOrder), core_table(OrderHistory)
-_CHANGING = (
-    "status",
-    "reason",
-    "sequence",
-    "lines",
-    "total_cents",
-    "payment_id",
-    "carrier",
-    "tracking_number",
-    "updated_at",
-)
-# Built once, run with parameters: Core statements, no identity map and no flush (see
-# outbox.db.rows). The handlers work on detached `CustomerOrder` objects and save them.
-_ORDER = select(ORDERS).where(ORDERS.c.order_id == bindparam("order_id")).with_for_update()
-_ADD_ORDER, _ADD_HISTORY = insert(ORDERS), insert(HISTORY)
-_SAVE = (
-    update(ORDERS)
-    .where(ORDERS.c.order_id == bindparam("saved_order_id"))
-    .values({name: bindparam(f"new_{name}", type_=ORDERS.c[name].type) for name in _CHANGING})
-)
-
-
-async def _load(uow: UnitOfWork, order_id: UUID) -> CustomerOrder | None:
-    row = (await rows(uow.session, _ORDER, {"order_id": str(order_id)})).first()
-    return None if row is None else CustomerOrder(**row._mapping)
-
-
 async def _waiting(uow: UnitOfWork, envelope: Env, status: OrderStatus) -> CustomerOrder | None:
     """The order if it still waits for the step of `status`; None for a late or stray reply."""
-    order = await _load(uow, envelope.message.order_id)
+    order = await store.load(uow, envelope.message.order_id)
     if order is None or order.status != status:
         state = "unknown order" if order is None else f"order is {order.status}"
         logger.info("{} ignored: {}", envelope.message.NAME, state)
@@ -89,15 +60,12 @@ async def _move(
     order.status, order.reason = status, reason
     order.sequence += 1
     order.updated_at = utcnow()
-    changes = {f"new_{name}": getattr(order, name) for name in _CHANGING}
-    await uow.session.exec(_SAVE, params={"saved_order_id": order.order_id, **changes})
+    await store.save(uow, order)
     await _announce(uow, envelope, order)
 
 
 async def _announce(uow: UnitOfWork, envelope: Env, order: CustomerOrder) -> None:
-    step = {"status": order.status, "reason": order.reason, "at": order.updated_at}
-    history = {"order_id": order.order_id, "sequence": order.sequence, **step}
-    await uow.session.exec(_ADD_HISTORY, params=history)
+    await store.add_history(uow, order)
     uow.publish(
         envelope.caused(
             OrderStatusChanged(
@@ -134,14 +102,18 @@ async def _cancel(uow: UnitOfWork, envelope: Env, order: CustomerOrder, reason: 
 
 
 async def place_order(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) -> None:
+    """Start the order's saga; an order whose cancel came first starts and ends cancelled."""
     cmd: PlaceOrder = envelope.message
-    if await _load(uow, cmd.order_id) is not None:
+    await store.lock(uow, cmd.order_id)
+    if await store.load(uow, cmd.order_id) is not None:
         return
+    cancelled = await store.take_cancel(uow, cmd.order_id)
     now = utcnow()
     order = CustomerOrder(
         order_id=str(cmd.order_id),
         customer_id=cmd.customer_id,
-        status=OrderStatus.PENDING,
+        status=OrderStatus.PENDING if cancelled is None else OrderStatus.CANCELLED,
+        reason=cancelled,
         items=[line.model_dump() for line in cmd.items],
         currency=cmd.currency,
         payment_token=cmd.payment.token,
@@ -149,9 +121,11 @@ async def place_order(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork) ->
         created_at=now,
         updated_at=now,
     )
-    columns = {column.name: getattr(order, column.name) for column in ORDERS.columns}
-    await uow.session.exec(_ADD_ORDER, params=columns)
+    await store.add(uow, order)
     await _announce(uow, envelope, order)
+    if cancelled is not None:  # nothing was started, so there is nothing to compensate
+        logger.info("order {} was cancelled before it was placed: {}", cmd.order_id, cancelled)
+        return
     uow.publish(envelope.caused(ReserveStock(order_id=cmd.order_id, items=cmd.items)))
     _start_step(uow, envelope, order, timeouts)
 
@@ -215,12 +189,16 @@ async def shipment_arranged(envelope: Env, uow: UnitOfWork) -> None:
 
 
 async def cancel_order(envelope: Env, uow: UnitOfWork) -> None:
+    """Cancel and compensate; a cancel that overtook its order is kept until the order comes."""
     cmd: CancelOrder = envelope.message
-    order = await _load(uow, cmd.order_id)
-    if order is None or not can_cancel(order):
-        logger.info(
-            "cancel of {} refused: {}", cmd.order_id, order.status if order else "unknown order"
-        )
+    await store.lock(uow, cmd.order_id)
+    order = await store.load(uow, cmd.order_id)
+    if order is None:
+        kept = await store.keep_cancel(uow, cmd.order_id, cmd.reason)
+        logger.info("cancel of {} before its order: {}", cmd.order_id, "kept" if kept else "again")
+        return
+    if not can_cancel(order):
+        logger.info("cancel of {} refused: {}", cmd.order_id, order.status)
         return
     await _cancel(uow, envelope, order, cmd.reason)
 
@@ -233,7 +211,7 @@ async def step_timed_out(timeouts: StepTimeouts, envelope: Env, uow: UnitOfWork)
     timeout.
     """
     timer: StepTimedOut = envelope.message
-    order = await _load(uow, timer.order_id)
+    order = await store.load(uow, timer.order_id)
     if order is None or (step := WAITING_ON.get(order.status)) is None:
         return  # unknown or finished: nothing is waiting
     left = order.updated_at + timeouts.of(step) - utcnow()

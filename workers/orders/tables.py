@@ -1,4 +1,4 @@
-"""The orders service's own tables: one row per order, and its status history."""
+"""The orders service's own tables: one row per order, its status history, early cancels."""
 
 from __future__ import annotations
 
@@ -51,4 +51,14 @@ class OrderHistory(SQLModel, table=True):
     at: datetime = _ts(nullable=False, default=utcnow)
 
 
-TABLES = (CustomerOrder, OrderHistory)
+class CancelTombstone(SQLModel, table=True):
+    """A cancel that arrived before its order; the order is created cancelled when it comes."""
+
+    __tablename__ = "cancel_tombstone"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(max_length=300)
+    cancelled_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+TABLES = (CustomerOrder, OrderHistory, CancelTombstone)

@@ -31,7 +31,7 @@ from tests.contracts.samples import sample
 from tests.support.fakes import RecordingUnitOfWork
 from workers.orders.bootstrap import bootstrap
 from workers.orders.settings import OrdersSettings
-from workers.orders.tables import TABLES, CustomerOrder, OrderHistory
+from workers.orders.tables import TABLES, CancelTombstone, CustomerOrder, OrderHistory
 from workers.runtime.service import ServiceSpec
 
 
@@ -257,3 +257,48 @@ async def test_cancel_after_the_shipment_is_arranged_is_refused(saga: Saga) -> N
     uow = await saga.send(CancelOrder(order_id=saga.order_id))
     assert uow.published == []
     assert (await saga.order()).status == OrderStatus.CONFIRMED
+
+
+async def test_a_cancel_before_its_order_is_kept_and_the_order_then_starts_cancelled(
+    saga: Saga,
+) -> None:
+    early = await saga.send(CancelOrder(order_id=saga.order_id, reason="changed my mind"))
+    assert early.published == [] and early.scheduled == []
+
+    placed = await saga.place()
+    order = await saga.order()
+    assert (order.status, order.reason, order.sequence) == (
+        OrderStatus.CANCELLED,
+        "changed my mind",
+        1,
+    )
+    assert kinds(placed) == [OrderStatusChanged]  # no stock reserved, nothing to charge
+    assert placed.published[0].message.status == OrderStatus.CANCELLED
+    assert placed.scheduled == []
+    assert await saga.history() == [OrderStatus.CANCELLED]
+
+
+async def test_a_cancel_twice_before_its_order_keeps_the_first_and_the_order_ends_cancelled(
+    saga: Saga,
+) -> None:
+    await saga.send(CancelOrder(order_id=saga.order_id, reason="first"))
+    again = await saga.send(CancelOrder(order_id=saga.order_id, reason="second"))
+    assert again.published == []
+    await saga.place()
+    late = await saga.send(CancelOrder(order_id=saga.order_id, reason="third"))
+    assert late.published == []
+    order = await saga.order()
+    assert (order.status, order.reason, order.sequence) == (OrderStatus.CANCELLED, "first", 1)
+
+
+async def test_a_place_order_redelivered_after_its_early_cancel_was_honoured_changes_nothing(
+    saga: Saga,
+) -> None:
+    await saga.send(CancelOrder(order_id=saga.order_id))
+    await saga.place()
+    again = await saga.place()
+    assert again.published == [] and again.scheduled == []
+    order = await saga.order()
+    assert (order.status, order.sequence) == (OrderStatus.CANCELLED, 1)
+    async with saga.sessions() as session:
+        assert await session.get(CancelTombstone, str(saga.order_id)) is None
