@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     # None: /metrics on the public port; a port: only on its own listener at metrics_host
     gateway_metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
     otlp_endpoint: str | None = None
