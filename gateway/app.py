@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         url = settings.database_url("gateway")
         engine, read_engine = create_engine(url), create_engine(url, read_only=True)
         await create_tables(engine, (*MESSAGING_TABLES, *TABLES))
-        metrics_listener = serve_metrics(settings)
+        app.state.metrics_listener = metrics_listener = serve_metrics(settings)
         notifier = app.state.notifier
         spans = Spans("gateway", endpoint=settings.otlp_endpoint)
         messaging = Messaging(settings, engine, notifier, spans)
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await read_engine.dispose()
         if metrics_listener is not None:
             metrics_listener.shutdown()
+            metrics_listener.server_close()
 
     docs = bool(settings.gateway_docs)
     app = FastAPI(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -103,6 +104,20 @@ async def test_a_metrics_port_serves_metrics_on_loopback(metrics_listener: str) 
 
     assert response.status_code == 200
     assert "warren_gateway_requests_total" in response.text
+
+
+async def test_the_gateway_opens_its_metrics_listener_while_it_runs(tmp_path: Path) -> None:
+    # given a gateway told to keep metrics off its public port, with no broker to reach
+    app = create_app(
+        settings(var_dir=tmp_path, gateway_metrics_port=0, broker_url="amqp://u:p@127.0.0.1:9/")
+    )
+    async with httpx.AsyncClient() as http:
+        # when it runs, the listener answers; once it stops, the port is closed
+        async with app.router.lifespan_context(app):
+            url = f"http://127.0.0.1:{app.state.metrics_listener.server_port}/metrics"
+            assert "warren_gateway_requests_total" in (await http.get(url)).text
+        with pytest.raises(httpx.ConnectError):
+            await http.get(url)
 
 
 async def test_a_chunked_body_over_the_limit_gets_413_problem_json() -> None:
