@@ -83,8 +83,12 @@ class Settings(BaseSettings):
     rate_limit_burst: Annotated[int, Field(ge=1)] = 100
     idempotency_retention_hours: Annotated[float, Field(ge=24)] = 48.0
     max_long_poll_s: Annotated[float, Field(gt=0, le=30)] = 30.0
+    # None: on outside production, off in production (see _default_gateway_docs)
+    gateway_docs: bool | None = None
+    # None: /metrics on the public port; a port: only on its own listener at metrics_host
+    gateway_metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
     otlp_endpoint: str | None = None
@@ -119,6 +123,13 @@ class Settings(BaseSettings):
             production = str(data.get("env", "dev")).lower() == Environment.PRODUCTION.value
             data["api_keys"] = [] if production else [DEV_API_KEY_ENTRY]
         return data
+
+    @model_validator(mode="after")
+    def _default_gateway_docs(self) -> Settings:
+        # the API docs are a dev convenience; production serves them only when asked to
+        if self.gateway_docs is None:
+            self.gateway_docs = self.env is not Environment.PRODUCTION
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_values(self) -> Settings:

@@ -11,11 +11,12 @@ from config.settings import Settings, get_settings
 from gateway import problems
 from gateway.auth import ApiKeys, RateLimiter
 from gateway.desk import OrderDesk
+from gateway.headers import SecurityHeaders
 from gateway.limits import BodySizeLimit
 from gateway.messaging import Messaging
-from gateway.metrics import Measure
+from gateway.metrics import Measure, serve_metrics
 from gateway.notifier import Notifier
-from gateway.routes import orders, probes
+from gateway.routes import orders, probes, public_metrics
 from gateway.tables import TABLES
 from outbox.db import create_engine, create_tables, session_factory
 from outbox.tables import MESSAGING_TABLES
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         url = settings.database_url("gateway")
         engine, read_engine = create_engine(url), create_engine(url, read_only=True)
         await create_tables(engine, (*MESSAGING_TABLES, *TABLES))
+        app.state.metrics_listener = metrics_listener = serve_metrics(settings)
         notifier = app.state.notifier
         spans = Spans("gateway", endpoint=settings.otlp_endpoint)
         messaging = Messaging(settings, engine, notifier, spans)
@@ -50,16 +52,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         spans.shutdown()
         await engine.dispose()
         await read_engine.dispose()
+        if metrics_listener is not None:
+            metrics_listener.shutdown()
+            metrics_listener.server_close()
 
+    docs = bool(settings.gateway_docs)
     app = FastAPI(
-        title="Warren gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+        title="Warren gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.keys = ApiKeys(settings)
     app.state.notifier = Notifier()
     app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     problems.install(app)
-    app.add_middleware(Measure)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc") if docs else ())
+    app.add_middleware(Measure)  # outermost, so refusals by the layers above count too
     app.include_router(orders)
     app.include_router(probes)
+    if settings.gateway_metrics_port is None:
+        app.include_router(public_metrics)
     return app

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from config.settings import Settings
 
 REQUESTS = Counter(
     "warren_gateway_requests_total", "HTTP requests answered.", ["method", "route", "status"]
@@ -43,3 +46,11 @@ class Measure:
             route = getattr(scope.get("route"), "path", "unmatched")
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
             REQUESTS.labels(scope["method"], route, str(status)).inc()
+
+
+def serve_metrics(settings: Settings) -> WSGIServer | None:
+    """A /metrics listener apart from the public port, when `gateway_metrics_port` is set."""
+    if settings.gateway_metrics_port is None:
+        return None
+    server, _ = start_http_server(settings.gateway_metrics_port, addr=settings.metrics_host)
+    return server

@@ -34,6 +34,7 @@ Client = Annotated[str, Depends(authorized_client)]
 Desk = Annotated[OrderDesk, Depends(order_desk)]
 orders = APIRouter(prefix="/orders", tags=["Orders"], responses=_problems(401, 413, 422, 429, 503))
 probes = APIRouter(tags=["operations"])
+public_metrics = APIRouter(include_in_schema=False)
 
 
 @orders.post("", status_code=202, response_model=OrderOut, responses=_problems(422))
@@ -92,7 +93,7 @@ async def readyz(request: Request) -> dict[str, str]:
     return {"status": "ready", "database": "ok", "broker": broker}
 
 
-@probes.get("/metrics", include_in_schema=False)
+@public_metrics.get("/metrics")
 async def metrics() -> Response:
     """Prometheus metrics of this process."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

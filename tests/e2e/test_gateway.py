@@ -181,6 +181,24 @@ async def test_an_oversized_body_gets_413_and_bad_input_gets_a_problem(stack: St
         problem_of(await client.get("/orders/not-a-uuid"), 422)
 
 
+async def test_a_chunked_oversized_body_gets_413_with_the_security_headers(stack: Stack) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"customer_id": "'
+        for _ in range(70):
+            yield b"x" * 1024
+        yield b'"}'
+
+    async with stack.client() as client:
+        response = await client.post(
+            "/orders", content=chunks(), headers={"content-type": "application/json"}
+        )
+
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    problem_of(response, 413)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+
+
 async def test_outcomes_reach_the_client_rejected_and_cancelled_with_reasons(stack: Stack) -> None:
     async with stack.client() as client:
         sold_out = (await client.post("/orders", json=body(sku="SOLD-OUT"))).json()["order_id"]

@@ -255,6 +255,7 @@ def test_pods_outlast_their_drain_and_probe_the_right_endpoints(objects, service
     else:
         assert container["args"] == ["worker", service]
         assert ports["metrics"] == int(env["WARREN_METRICS_PORT"])
+        assert env["WARREN_METRICS_HOST"] == "0.0.0.0"  # probed and scraped from off the pod
         for probe in ("readinessProbe", "livenessProbe"):
             assert container[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
         assert grace > float(env["WARREN_DRAIN_TIMEOUT_S"])
@@ -539,6 +540,7 @@ def test_compose_runs_each_service_as_its_own_users_in_production(service):
     else:
         assert spec["command"] == ["worker", service]
         assert f"127.0.0.1:{env['WARREN_METRICS_PORT']}/metrics" in spec["healthcheck"]["test"][-1]
+        assert env["WARREN_METRICS_HOST"] == "0.0.0.0"  # Prometheus scrapes from its container
     assert int(spec["stop_grace_period"].removesuffix("s")) > drain
 
 

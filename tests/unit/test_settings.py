@@ -189,3 +189,16 @@ def test_env_example_documents_every_setting() -> None:
         if f"WARREN_{s.name.upper()}_DB_URL" not in documented
     ]
     assert missing == []
+
+
+def test_worker_metrics_listen_on_loopback_unless_configured() -> None:
+    assert settings().metrics_host == "127.0.0.1"
+    assert settings(metrics_host="0.0.0.0").metrics_host == "0.0.0.0"
+
+
+def test_the_gateway_docs_are_on_by_default_only_outside_production() -> None:
+    assert settings().gateway_docs is True
+    assert settings(env="test").gateway_docs is True
+    assert settings(**SAFE_PRODUCTION).gateway_docs is False
+    assert settings(**SAFE_PRODUCTION, gateway_docs="on").gateway_docs is True
+    assert settings(gateway_docs="off").gateway_docs is False
