@@ -101,10 +101,13 @@ async def test_the_new_service_consumes_and_handles_a_message_once(
         def rows() -> list[int]:
             if not (tmp_path / f"{NAME}.db").exists():
                 return []
-            with sqlite3.connect(tmp_path / f"{NAME}.db") as db:
-                entries = db.execute(f"SELECT count(*) FROM {NAME}_entry").fetchone()[0]
-                events = db.execute("SELECT count(*) FROM outbox_message").fetchone()[0]
-                claims = db.execute("SELECT count(*) FROM inbox_message").fetchone()[0]
+            try:
+                with sqlite3.connect(tmp_path / f"{NAME}.db") as db:
+                    entries = db.execute(f"SELECT count(*) FROM {NAME}_entry").fetchone()[0]
+                    events = db.execute("SELECT count(*) FROM outbox_message").fetchone()[0]
+                    claims = db.execute("SELECT count(*) FROM inbox_message").fetchone()[0]
+            except sqlite3.OperationalError:  # the worker has created the file, not yet its tables
+                return []
             return [entries, events, claims] if claims == 2 else []
 
         async def handled() -> list[int]:
