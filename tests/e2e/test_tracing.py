@@ -11,7 +11,10 @@ import httpx
 from config.settings import DEV_API_KEY
 from tests.support.harness import free_port
 from tests.support.orders import order_body
+from tests.support.roles import order_workers
 from tests.support.system import WORKERS, System
+
+ON_ORDER = order_workers()
 
 
 def trace_ids_logged(lines: list[str]) -> set[str]:
@@ -34,7 +37,7 @@ async def test_one_trace_id_spans_the_gateway_and_every_worker(
     system = System(e2e_amqp_url, urls, tmp_path, WARREN_LOG_JSON="true", WARREN_LOG_LEVEL="DEBUG")
     trace_id = secrets.token_hex(16)
     try:
-        await system.start()
+        await system.start(*ON_ORDER)
         port = free_port()
         await system.start_gateway(port)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=40) as client:
@@ -53,5 +56,5 @@ async def test_one_trace_id_spans_the_gateway_and_every_worker(
         assert final.json()["status"] == "CONFIRMED"
     finally:
         system.stop_all()
-    for service in ("gateway", *WORKERS):
+    for service in ("gateway", *ON_ORDER):
         assert trace_id in trace_ids_logged(system.processes_seen[service].lines), service

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.harness import REPO, free_port
+from workers.runtime.discovery import worker_names
 
-WORKER_COUNT = 4
+WORKER_COUNT = len(worker_names())
 
 
 def free_port_run(length: int) -> int:

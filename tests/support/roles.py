@@ -14,3 +14,12 @@ def consumer_of(contract: type[Message]) -> Service:
         named = ", ".join(s.name for s in found) or "none"
         raise LookupError(f"{contract.NAME} should have one consumer, has: {named}")
     return found[0]
+
+
+def order_workers() -> tuple[str, ...]:
+    """The workers an order passes through: those consuming a contract about an order."""
+    return tuple(
+        s.name
+        for s in services()
+        if s.kind == "worker" and any("order_id" in m.model_fields for m in s.consumes)
+    )
