@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_API_KEY = "warren-dev-key"
 ENV_PREFIX = "WARREN_"
 DB_URL_SUFFIX = "_db_url"
+API_URLS_SUFFIX = "_api_urls"
 DEFAULT_PASSWORDS = frozenset({"guest", "postgres", "password", "admin", "changeme", "secret", ""})
 
 
@@ -88,6 +89,16 @@ class Settings(BaseSettings):
     # None: /metrics on the public port; a port: only on its own listener at metrics_host
     gateway_metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
+    # A service with an HTTP API (`Service.http`) serves it here; the gateway finds its
+    # instances in `WARREN_<SERVICE>_API_URLS` (comma-separated base URLs: configuration
+    # locally, DNS names in compose and Kubernetes), see _collect_api_urls.
+    http_host: str = "127.0.0.1"
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    api_urls: dict[str, list[str]] = Field(default_factory=dict)
+    api_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    api_breaker_threshold: Annotated[int, Field(ge=1)] = 3
+    api_breaker_reset_s: Annotated[float, Field(gt=0)] = 5.0
+
     metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
 
@@ -114,6 +125,29 @@ class Settings(BaseSettings):
         return {k: v for k, v in data.items() if not k.lower().endswith(DB_URL_SUFFIX)} | {
             "db_urls": {**urls, **dict(data.get("db_urls") or {})}
         }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_api_urls(cls, data: Any) -> Any:
+        # `<service>_api_urls` given to the constructor, or `WARREN_<SERVICE>_API_URLS`
+        if not isinstance(data, dict):
+            return data
+        found = {k.lower(): v for k, v in data.items() if k.lower().endswith(API_URLS_SUFFIX)}
+        found |= {
+            k[len(ENV_PREFIX) :].lower(): v
+            for k, v in os.environ.items()
+            if k.upper().startswith(ENV_PREFIX) and k.upper().endswith(API_URLS_SUFFIX.upper())
+        }
+        urls = {
+            k.removesuffix(API_URLS_SUFFIX): [u.strip().rstrip("/") for u in str(v).split(",")]
+            if isinstance(v, str)
+            else list(v)
+            for k, v in found.items()
+            if v
+        }
+        urls = {k: [u for u in v if u] for k, v in urls.items() if k}
+        rest = {k: v for k, v in data.items() if not k.lower().endswith(API_URLS_SUFFIX)}
+        return rest | {"api_urls": {**urls, **dict(data.get("api_urls") or {})}}
 
     @model_validator(mode="before")
     @classmethod

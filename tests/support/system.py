@@ -18,13 +18,14 @@ from contracts.registry import default_registry
 from contracts.topology import exchange_for, routing_key_for
 from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
-from tests.support.harness import Process, consumer_ready, wait_for
+from tests.support.harness import Process, consumer_ready, free_port, wait_for
 from tests.support.roles import consumer_of
 from workers.ops.readiness import http_probe
 from workers.orders.tables import CustomerOrder
-from workers.runtime.discovery import service, worker_names
+from workers.runtime.discovery import service, worker_names, workers
 
 WORKERS = worker_names()
+API_SLOTS = 3  # instances of a service with an HTTP API that may run at once, each on its port
 
 
 class System:
@@ -39,6 +40,11 @@ class System:
         self.tmp_path = tmp_path
         self.processes: dict[str, Process] = {}
         self.processes_seen: dict[str, Process] = {}
+        # the ports of the HTTP services' instances, known before any starts: the gateway is
+        # configured with all of them, as it would be with a DNS name
+        self.api_ports = {
+            s.name: [free_port() for _ in range(API_SLOTS)] for s in workers() if s.http
+        }
 
     def env(self) -> dict[str, str]:
         urls = {f"WARREN_{s.upper()}_DB_URL": url for s, url in self.database_urls.items()}
@@ -60,25 +66,36 @@ class System:
             **fields,
         )
 
+    def api_env(self) -> dict[str, str]:
+        """Where the gateway finds each HTTP service's instances."""
+        return {
+            f"WARREN_{name.upper()}_API_URLS": ",".join(f"http://127.0.0.1:{p}" for p in ports)
+            for name, ports in self.api_ports.items()
+        }
+
+    def worker(self, name: str, slot: int = 0) -> Process:
+        """A worker process, not waited for; an HTTP service serves on its slot's port."""
+        env = self.env()
+        if name in self.api_ports:
+            env["WARREN_HTTP_PORT"] = str(self.api_ports[name][slot])
+        return Process(
+            "workers.cli",
+            env,
+            args=["worker", name],
+            probe=consumer_ready(self.amqp_url, service(name).queue, f"{name}-worker"),
+        )
+
     async def start(self, *services: str) -> None:
         """Start workers (all of them by default) and wait until each consumes."""
         names = services or WORKERS
-        started = [
-            Process(
-                "workers.cli",
-                self.env(),
-                args=["worker", name],
-                probe=consumer_ready(self.amqp_url, service(name).queue, f"{name}-worker"),
-            )
-            for name in names
-        ]
+        started = [self.worker(name) for name in names]
         for name, process in zip(names, started, strict=True):
             self.processes[name] = self.processes_seen[name] = process
         await asyncio.gather(*(p.ready(60) for p in started))
 
     async def start_gateway(self, port: int, broker_url: str | None = None, **env: str) -> Process:
         """Start the HTTP gateway and wait until /readyz answers."""
-        gateway_env = self.env() | {"WARREN_GATEWAY_PORT": str(port), **env}
+        gateway_env = self.env() | self.api_env() | {"WARREN_GATEWAY_PORT": str(port), **env}
         if broker_url is not None:
             gateway_env["WARREN_BROKER_URL"] = broker_url
         readyz = http_probe(f"http://127.0.0.1:{port}/readyz")

@@ -14,9 +14,14 @@ from config.settings import get_settings
 from workers.ops.autoscale import Autoscaler, ScalePolicy
 from workers.ops.pool import LocalPool
 from workers.ops.readiness import worker_probe
-from workers.runtime.discovery import worker_names
+from workers.runtime.discovery import worker_names, workers
 from workers.runtime.logs import configure_logging
 from workers.runtime.service import serve_metrics
+
+
+def scalable() -> list[str]:
+    """The workers a local pool can scale: not those serving HTTP on one configured port."""
+    return [s.name for s in workers() if not s.http]
 
 
 def policy_options(
@@ -29,7 +34,9 @@ def policy_options(
 
 
 def scale(
-    services: Annotated[list[str] | None, typer.Argument(help="Default: every worker.")] = None,
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Default: every worker without an HTTP API.")
+    ] = None,
     target: Annotated[int, typer.Option(min=1, help="Backlog one worker should carry.")] = 100,
     min_replicas: Annotated[int, typer.Option("--min", help="Fewest workers.")] = 1,
     max_replicas: Annotated[int, typer.Option("--max", help="Most workers.")] = 4,
@@ -37,10 +44,17 @@ def scale(
     interval: Annotated[float, typer.Option(help="Seconds between decisions.")] = 5.0,
 ) -> None:
     """Run worker processes and scale each service by its queue depth until Ctrl-C."""
-    chosen = services or list(worker_names())
+    chosen = services or scalable()
     unknown = set(chosen) - set(worker_names())
     if unknown:
         raise typer.BadParameter(f"unknown worker(s): {', '.join(sorted(unknown))}")
+    serving = set(chosen) - set(scalable())
+    if serving:
+        raise typer.BadParameter(
+            f"{', '.join(sorted(serving))} serve(s) an HTTP API on a configured port: run more "
+            "instances by hand, each with its own WARREN_HTTP_PORT, and list them in "
+            "WARREN_<NAME>_API_URLS"
+        )
     policy = policy_options(target, min_replicas, max_replicas, window, interval)
     settings = get_settings()
     configure_logging("autoscaler", level=settings.log_level, json_lines=settings.log_json)

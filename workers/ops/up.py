@@ -16,10 +16,10 @@ from config.settings import DEV_API_KEY, DEV_API_KEY_ENTRY, Settings, get_settin
 from workers.ops.autoscale import ScalePolicy
 from workers.ops.demo import local_url, run_demo
 from workers.ops.readiness import http_probe, worker_probe
-from workers.ops.scale_cmd import run_scaler
+from workers.ops.scale_cmd import run_scaler, scalable
 from workers.ops.supervisor import Child
 from workers.ops.up_session import UpSession, echo
-from workers.runtime.discovery import worker_names
+from workers.runtime.discovery import worker_names, workers
 
 STOP_MARGIN_S = 10.0
 
@@ -32,26 +32,39 @@ def plan_children(
     env |= {"WARREN_LOG_JSON": str(json_logs).lower(), "PYTHONUNBUFFERED": "1"}
     env["_TYPER_STANDARD_TRACEBACK"] = "1"  # plain tracebacks read better between prefixed logs
     readyz = local_url(settings.gateway_host, settings.gateway_port) + "/readyz"
+    api_ports = api_ports_of(settings, metrics_port_base)
     workers = [
         Child(
             name,
             "workers.cli",
             ["worker", name],
-            env | {"WARREN_METRICS_PORT": str(metrics_port_base + i)},
+            env
+            | {"WARREN_METRICS_PORT": str(metrics_port_base + i)}
+            | ({"WARREN_HTTP_PORT": str(api_ports[name])} if name in api_ports else {}),
             probe=worker_probe(settings, name),
             on_line=echo(console, name),
         )
         for i, name in enumerate(worker_names(), start=1)
     ]
+    api_urls = {
+        f"WARREN_{name.upper()}_API_URLS": local_url(settings.http_host, port)
+        for name, port in api_ports.items()
+    }
     gateway = Child(
         "gateway",
         "workers.cli",
         ["gateway"],
-        env,
+        env | api_urls,
         http_probe(readyz),
         on_line=echo(console, "gateway"),
     )
     return [gateway, *workers]
+
+
+def api_ports_of(settings: Settings, metrics_port_base: int) -> dict[str, int]:
+    """The port of each service with an HTTP API: after the workers' metrics ports."""
+    first = metrics_port_base + len(worker_names()) + 1
+    return {s.name: first + i for i, s in enumerate(s for s in workers() if s.http)}
 
 
 SAMPLE_ORDER = (
@@ -112,7 +125,7 @@ async def run_up(options: UpOptions, settings: Settings, console: Console) -> in
             print_banner(console, settings, api_url, options.metrics_port_base)
             if options.autoscale:
                 scaler = asyncio.create_task(
-                    run_scaler(list(worker_names()), ScalePolicy(), base=1, stop=session.stop)
+                    run_scaler(scalable(), ScalePolicy(), base=1, stop=session.stop)
                 )
             await session.unless_stopped(_after_ready(session, options, api_url))
         await session.stop.wait()

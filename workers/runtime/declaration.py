@@ -32,6 +32,9 @@ class Service:
     verify: str | None = None
     settings: str | None = None
     kind: Literal["worker", "gateway"] = "worker"
+    # Serves an HTTP API beside its consumer (its ServiceSpec's `api`), which the gateway calls
+    # synchronously: it gets a port, a Kubernetes Service and `WARREN_<NAME>_API_URLS`.
+    http: bool = False
     description: str = ""
     package: str = field(default="", compare=False)
 

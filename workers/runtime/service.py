@@ -21,6 +21,7 @@ from outbox.tables import MESSAGING_TABLES
 from workers.runtime.consumer import Consumer, Handler
 from workers.runtime.discovery import subscriptions
 from workers.runtime.edge import edge_broker, router_for, start_edge, stop_edge
+from workers.runtime.http import ApiServer
 from workers.runtime.logs import configure_logging
 from workers.runtime.topology import apply_plan, build_plan, only_queues
 from workers.runtime.tracing import Spans
@@ -36,6 +37,9 @@ class ServiceSpec:
     tables: tuple[Any, ...] = ()
     permanent_errors: tuple[type[BaseException], ...] = ()
     on_start: Callable[[SessionFactory], Awaitable[None]] | None = None
+    # The HTTP API of a service declared with `http=True`: an ASGI app built from the worker's
+    # sessions and the relay's wake-up (see workers/runtime/http.py).
+    api: Callable[[SessionFactory, Callable[[], None]], Any] | None = None
 
 
 async def declare_topology(
@@ -102,10 +106,17 @@ async def run_worker(
     broker.include_router(router_for(spec, consumer))
     relay_stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(relay_stop)) if with_relay else None
+    api = (
+        None if spec.api is None else ApiServer(spec.api(sessions, relay.wake), settings, spec.name)
+    )
+    if api is not None:
+        await api.start()
     await start_edge(broker, consumer)
     logger.info("{} worker started", spec.name)
     await stop.wait()
     logger.info("{} worker draining", spec.name)
+    if api is not None:
+        await api.stop()
     await stop_edge(broker, consumer, settings.drain_timeout_s)
     relay_stop.set()
     if relay_task is not None:
