@@ -20,6 +20,7 @@ ENV_FILE = Path(__file__).with_name(".env")
 # >>> generated: new-env-users (warren generate; edit the service declarations, not this block)
 SERVICES = (
     "gateway",
+    "accounts",
     "inventory",
     "orders",
     "payments",

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from config.settings import Settings, get_settings
 from gateway import problems
+from gateway.accounts import AccountDesk
 from gateway.auth import ApiKeys, RateLimiter
 from gateway.desk import OrderDesk
 from gateway.headers import SecurityHeaders
@@ -16,13 +17,13 @@ from gateway.limits import BodySizeLimit
 from gateway.messaging import Messaging
 from gateway.metrics import Measure, serve_metrics
 from gateway.notifier import Notifier
-from gateway.routes import orders, probes, public_metrics
+from gateway.routes import orders, probes, public_metrics, users
 from gateway.tables import TABLES
 from outbox.db import create_engine, create_tables, session_factory
 from outbox.tables import MESSAGING_TABLES
 from workers.runtime.tracing import Spans
 
-DESCRIPTION = """Place orders and follow them to a terminal status.
+DESCRIPTION = """Place orders and follow them to a terminal status; manage users and their API keys.
 
 Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`. Every error is
 `application/problem+json`. `POST /orders` answers 202 at once: the order is stored and handed
@@ -46,6 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.desk = OrderDesk(
             session_factory(engine), session_factory(read_engine), notifier, messaging.wake, spans
         )
+        app.state.accounts = AccountDesk(
+            session_factory(engine), session_factory(read_engine), notifier, messaging.wake
+        )
+        app.state.keys.read_users_from(session_factory(read_engine))
         messaging.start()
         yield
         await messaging.stop()
@@ -74,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc") if docs else ())
     app.add_middleware(Measure)  # outermost, so refusals by the layers above count too
     app.include_router(orders)
+    app.include_router(users)
     app.include_router(probes)
     if settings.gateway_metrics_port is None:
         app.include_router(public_metrics)

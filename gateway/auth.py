@@ -1,4 +1,10 @@
-"""API keys (stored as SHA-256 hashes with a client name) and a token bucket per key."""
+"""API keys and a token bucket per client.
+
+Operators' keys come from the settings (`client:<sha256>`); users' keys from the gateway's view
+of the accounts service (hashes only). A user's key is accepted while it is not revoked and its
+user is ACTIVE; an accepted key is remembered for `CACHE_S`, which bounds how long a revocation
+takes to reach every gateway instance.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,28 @@ import time
 from dataclasses import dataclass, field
 
 from fastapi import Request
+from sqlalchemy import bindparam, false, select
 
 from config.settings import Settings, hash_api_key
+from contracts.accounts import UserStatus
+from gateway.accounts import KEY_PREFIX, user_client
 from gateway.problems import ProblemError
+from gateway.tables import API_KEYS, USERS
+from outbox.db import SessionFactory, rows
 
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="warren"'}
+CACHE_S = 1.0
+CACHE_LIMIT = 10_000
+
+_ACCEPTED = (
+    select(API_KEYS.c.user_id)
+    .join(USERS, USERS.c.user_id == API_KEYS.c.user_id)
+    .where(
+        API_KEYS.c.key_hash == bindparam("digest"),
+        API_KEYS.c.revoked == false(),
+        USERS.c.status == UserStatus.ACTIVE.value,
+    )
+)
 
 
 class ApiKeys:
@@ -26,8 +49,14 @@ class ApiKeys:
             self._clients[digest.lower()] = name
         if not self._clients:
             raise ValueError("WARREN_API_KEYS is empty: no client could ever authenticate")
+        self._users: SessionFactory | None = None
+        self._accepted: dict[str, tuple[str, float]] = {}
 
-    def client(self, request: Request) -> str:
+    def read_users_from(self, reads: SessionFactory) -> None:
+        """Accept users' keys too, as the gateway's view of them says."""
+        self._users = reads
+
+    async def client(self, request: Request) -> str:
         """The client name for the request's key, or a 401 problem."""
         key = request.headers.get("x-api-key")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -40,9 +69,30 @@ class ApiKeys:
                 "Send `Authorization: Bearer <key>` or `X-API-Key`.",
                 UNAUTHORIZED,
             )
-        client = self._clients.get(hash_api_key(key))
+        digest = hash_api_key(key)
+        client = self._clients.get(digest)
+        if client is None and key.startswith(KEY_PREFIX):
+            client = await self._user_client(digest)
         if client is None:
             raise ProblemError(401, "Unknown API key", "The API key is not valid.", UNAUTHORIZED)
+        return client
+
+    async def _user_client(self, digest: str) -> str | None:
+        now = time.monotonic()
+        cached = self._accepted.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        if self._users is None:
+            return None
+        async with self._users() as session:
+            user_id = (await rows(session, _ACCEPTED, {"digest": digest})).scalar()
+        if user_id is None:
+            self._accepted.pop(digest, None)
+            return None
+        if len(self._accepted) >= CACHE_LIMIT:
+            self._accepted = {k: v for k, v in self._accepted.items() if v[1] > now}
+        client = user_client(user_id)
+        self._accepted[digest] = (client, now + CACHE_S)
         return client
 
 

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from config.settings import Settings
+from contracts.accounts import UserStatusChanged
 from contracts.orders import OrderStatusChanged
+from gateway.accounts import ACCOUNT_HANDLERS, user_status_handler
 from gateway.notifier import Notifier
 from gateway.projection import status_changed_handler
 from gateway.service import SERVICE
@@ -39,7 +41,11 @@ def status_subscriber(notifier: Notifier) -> ServiceSpec:
     return ServiceSpec(
         name=SERVICE.name,
         subscription=SERVICE.subscription,
-        handlers={OrderStatusChanged.NAME: status_changed_handler(notifier)},
+        handlers={
+            OrderStatusChanged.NAME: status_changed_handler(notifier),
+            UserStatusChanged.NAME: user_status_handler(notifier),
+            **ACCOUNT_HANDLERS,
+        },
     )
 
 

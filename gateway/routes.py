@@ -9,9 +9,18 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from gateway.accounts import AccountDesk
 from gateway.desk import OrderDesk
 from gateway.problems import PROBLEM_JSON
-from gateway.schemas import OrderOut, PlaceOrderRequest, Problem
+from gateway.schemas import (
+    ApiKeyOut,
+    CreateUserRequest,
+    KeyRevokedOut,
+    OrderOut,
+    PlaceOrderRequest,
+    Problem,
+    UserOut,
+)
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -20,7 +29,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 async def authorized_client(request: Request) -> str:
     """The API client behind the request, within its rate limit."""
-    client: str = request.app.state.keys.client(request)
+    client: str = await request.app.state.keys.client(request)
     request.app.state.limiter.take(client)
     return client
 
@@ -30,9 +39,19 @@ async def order_desk(request: Request) -> OrderDesk:
     return desk
 
 
+async def account_desk(request: Request) -> AccountDesk:
+    desk: AccountDesk = request.app.state.accounts
+    return desk
+
+
 Client = Annotated[str, Depends(authorized_client)]
 Desk = Annotated[OrderDesk, Depends(order_desk)]
+Accounts = Annotated[AccountDesk, Depends(account_desk)]
+LongPoll = Annotated[
+    float, Query(ge=0, le=30, description="Long-poll up to N seconds for a settled status.")
+]
 orders = APIRouter(prefix="/orders", tags=["Orders"], responses=_problems(401, 413, 422, 429, 503))
+users = APIRouter(prefix="/users", tags=["Users"], responses=_problems(401, 413, 422, 429, 503))
 probes = APIRouter(tags=["operations"])
 public_metrics = APIRouter(include_in_schema=False)
 
@@ -76,6 +95,54 @@ async def get_order(
 async def cancel_order(order_id: UUID, client: Client, desk: Desk) -> OrderOut:
     """Ask to cancel the order; accepted until its shipment is arranged."""
     return await desk.cancel(client, str(order_id))
+
+
+@users.post("", status_code=202, response_model=UserOut, responses=_problems(403))
+async def create_user(
+    body: CreateUserRequest, response: Response, client: Client, accounts: Accounts
+) -> UserOut:
+    """Register a user (operators only); ACTIVE once the accounts service accepts the email."""
+    user = await accounts.create(client, body)
+    response.headers["Location"] = f"/users/{user.user_id}"
+    response.headers["Retry-After"] = "1"
+    return user
+
+
+@users.get("/{user_id}", response_model=UserOut, responses=_problems(404))
+async def get_user(
+    user_id: UUID, client: Client, accounts: Accounts, wait: LongPoll = 0
+) -> UserOut:
+    """The user: PENDING, ACTIVE, REJECTED (with a reason) or DEACTIVATED."""
+    if wait:
+        return await accounts.wait(client, str(user_id), wait)
+    return await accounts.get(client, str(user_id))
+
+
+@users.delete("/{user_id}", status_code=202, response_model=UserOut, responses=_problems(404, 409))
+async def deactivate_user(user_id: UUID, client: Client, accounts: Accounts) -> UserOut:
+    """Deactivate the user: every key is refused at once; accepted orders carry on."""
+    return await accounts.deactivate(client, str(user_id))
+
+
+@users.post(
+    "/{user_id}/keys", status_code=201, response_model=ApiKeyOut, responses=_problems(404, 409)
+)
+async def issue_key(user_id: UUID, client: Client, accounts: Accounts) -> ApiKeyOut:
+    """A new API key for an ACTIVE user, shown only in this answer."""
+    return await accounts.issue_key(client, str(user_id))
+
+
+@users.delete(
+    "/{user_id}/keys/{key_id}",
+    status_code=202,
+    response_model=KeyRevokedOut,
+    responses=_problems(404),
+)
+async def revoke_key(
+    user_id: UUID, key_id: UUID, client: Client, accounts: Accounts
+) -> KeyRevokedOut:
+    """Revoke a key: refused everywhere within a couple of seconds."""
+    return await accounts.revoke_key(client, str(user_id), str(key_id))
 
 
 @probes.get("/healthz")

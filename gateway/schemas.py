@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from contracts.accounts import Email, UserStatus
 from contracts.base import Currency, Sku
 from contracts.orders import OrderStatus, Token
 
@@ -80,6 +81,35 @@ class OrderOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     history: list[HistoryOut]
+
+
+class CreateUserRequest(_In):
+    """The body of `POST /users`."""
+
+    email: Email
+    name: Text200
+
+
+class UserOut(BaseModel):
+    """A user as the gateway shows it."""
+
+    user_id: str
+    email: str
+    name: str
+    status: UserStatus
+    reason: str | None = None
+
+
+class ApiKeyOut(BaseModel):
+    """A new API key: shown this once, never stored in plain text."""
+
+    key_id: str
+    api_key: str
+
+
+class KeyRevokedOut(BaseModel):
+    key_id: str
+    revoked: bool
 
 
 class Problem(BaseModel):

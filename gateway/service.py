@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from contracts.accounts import (
+    ApiKeyRevoked,
+    DeactivateUser,
+    IssueApiKey,
+    RegisterUser,
+    RevokeApiKey,
+    UserStatusChanged,
+)
 from contracts.orders import CancelOrder, OrderStatusChanged, PlaceOrder
 from workers.runtime.declaration import Service
 
@@ -9,7 +17,8 @@ SERVICE = Service(
     name="gateway",
     group="status",
     kind="gateway",
-    description="the HTTP gateway: accepts orders into its outbox, projects their status",
-    consumes=(OrderStatusChanged,),
-    sends=(PlaceOrder, CancelOrder),
+    description="the HTTP gateway: accepts orders and user changes into its outbox, projects them",
+    consumes=(OrderStatusChanged, UserStatusChanged, ApiKeyRevoked),
+    sends=(PlaceOrder, CancelOrder, RegisterUser, IssueApiKey, RevokeApiKey, DeactivateUser),
+    verify="gateway.checks:verify",
 )

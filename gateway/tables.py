@@ -1,4 +1,5 @@
-"""The gateway's own tables: the status projection, its history, and idempotency keys."""
+"""The gateway's own tables: the status projection, its history, idempotency keys, and the
+users' view it authenticates with (key hashes only)."""
 
 from __future__ import annotations
 
@@ -57,9 +58,36 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False, default=utcnow, index=True)
 
 
-TABLES = (OrderView, OrderViewHistory, IdempotencyRecord)
+class UserView(SQLModel, table=True):
+    """A user as the gateway shows it; DEACTIVATED and REJECTED are final."""
+
+    __tablename__ = "user_view"
+
+    user_id: str = Field(primary_key=True, max_length=64)
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    status: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class ApiKeyView(SQLModel, table=True):
+    """A user's API key by its SHA-256 hash (the key itself is never stored)."""
+
+    __tablename__ = "api_key_view"
+
+    key_hash: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(unique=True, max_length=64)
+    user_id: str = Field(index=True, max_length=64)
+    revoked: bool = False
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+TABLES = (OrderView, OrderViewHistory, IdempotencyRecord, UserView, ApiKeyView)
 
 # The Core tables: the hot paths (POST, GET, the projection) use plain statements, compiled once,
 # without the ORM's identity map and flush.
 VIEWS, HISTORY = core_table(OrderView), core_table(OrderViewHistory)
 KEYS = core_table(IdempotencyRecord)
+USERS, API_KEYS = core_table(UserView), core_table(ApiKeyView)

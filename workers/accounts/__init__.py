@@ -1,0 +1,1 @@
+"""The accounts service: registers users and their API keys."""
