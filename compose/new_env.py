@@ -21,6 +21,7 @@ ENV_FILE = Path(__file__).with_name(".env")
 SERVICES = (
     "gateway",
     "accounts",
+    "carts",
     "inventory",
     "orders",
     "payments",

@@ -11,13 +11,15 @@ from config.settings import Settings, get_settings
 from gateway import problems
 from gateway.accounts import AccountDesk
 from gateway.auth import ApiKeys, RateLimiter
+from gateway.calls import ServiceCalls
+from gateway.carts import CartDesk, cart_service
 from gateway.desk import OrderDesk
 from gateway.headers import SecurityHeaders
 from gateway.limits import BodySizeLimit
 from gateway.messaging import Messaging
 from gateway.metrics import Measure, serve_metrics
 from gateway.notifier import Notifier
-from gateway.routes import orders, probes, public_metrics, users
+from gateway.routes import carts, orders, probes, public_metrics, users
 from gateway.tables import TABLES
 from outbox.db import create_engine, create_tables, session_factory
 from outbox.tables import MESSAGING_TABLES
@@ -51,8 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             session_factory(engine), session_factory(read_engine), notifier, messaging.wake
         )
         app.state.keys.read_users_from(session_factory(read_engine))
+        cart_calls = ServiceCalls(cart_service(), settings)
+        app.state.carts = CartDesk(cart_calls, app.state.desk)
         messaging.start()
         yield
+        await cart_calls.close()
         await messaging.stop()
         spans.shutdown()
         await engine.dispose()
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Measure)  # outermost, so refusals by the layers above count too
     app.include_router(orders)
     app.include_router(users)
+    app.include_router(carts)
     app.include_router(probes)
     if settings.gateway_metrics_port is None:
         app.include_router(public_metrics)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -150,6 +150,50 @@ class OrderDesk:
             await uow.commit()
         return order
 
+    async def open_view(self, client: str, order_id: str, currency: str = "EUR") -> None:
+        """A PENDING view, before another service places the order (a checkout): its status
+        events then always find it. Its items are filled once the order's lines are known."""
+        now = utcnow()
+        view: dict[str, Any] = {
+            "order_id": order_id,
+            "client": client,
+            "customer_id": client.rpartition(":")[2][:64],
+            "status": OrderStatus.PENDING.value,
+            "reason": None,
+            "sequence": 0,
+            "items": [],
+            "total_cents": None,
+            "currency": currency,
+            "created_at": now,
+            "updated_at": now,
+        }
+        accepted = {"order_id": order_id, "sequence": 0, "status": view["status"]}
+        async with self._sessions() as session:
+            if (await rows(session, _VIEW, {"order_id": order_id})).first() is not None:
+                return
+            try:
+                await session.exec(_ADD_VIEW, params=view)
+                await session.exec(
+                    _ADD_HISTORY, params=accepted | {"reason": "accepted", "at": now}
+                )
+                await session.commit()
+            except IntegrityError:  # the same checkout, retried at once, opened it
+                await session.rollback()
+
+    async def fill_view(self, client: str, order_id: str, items: list[dict[str, Any]]) -> OrderOut:
+        """The opened view with the order's lines; the order as its client sees it."""
+        async with self._sessions() as session:
+            await session.exec(_FILL, params={"id": order_id, "lines": items})
+            await session.commit()
+        return await self.get(client, order_id)
+
+    async def drop_view(self, order_id: str) -> None:
+        """Forget a view opened for a checkout that was refused (no order was made)."""
+        async with self._sessions() as session:
+            await session.exec(_DROP_HISTORY, params={"id": order_id})
+            await session.exec(_DROP, params={"id": order_id})
+            await session.commit()
+
 
 # Built once, run with parameters (see outbox.db.rows).
 _KEY = select(KEYS.c.request_hash, KEYS.c.order_id).where(
@@ -160,6 +204,13 @@ _HISTORY = (
     select(HISTORY).where(HISTORY.c.order_id == bindparam("order_id")).order_by(HISTORY.c.sequence)
 )
 _ADD_VIEW, _ADD_HISTORY, _ADD_KEY = insert(VIEWS), insert(HISTORY), insert(KEYS)
+_FILL = update(VIEWS).where(VIEWS.c.order_id == bindparam("id")).values(items=bindparam("lines"))
+_UNTOUCHED = (VIEWS.c.order_id == bindparam("id"), VIEWS.c.sequence == 0)
+_DROP = delete(VIEWS).where(*_UNTOUCHED)
+_DROP_HISTORY = delete(HISTORY).where(
+    HISTORY.c.order_id == bindparam("id"),
+    HISTORY.c.order_id.in_(select(VIEWS.c.order_id).where(*_UNTOUCHED)),
+)
 
 
 async def _key(session: AsyncSession, client: str, key: str) -> Any:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from gateway.accounts import AccountDesk
+from gateway.carts import CartDesk
 from gateway.desk import OrderDesk
 from gateway.problems import PROBLEM_JSON
 from gateway.schemas import (
     ApiKeyOut,
+    CartItemRequest,
+    CartOut,
+    CheckoutRequest,
     CreateUserRequest,
     KeyRevokedOut,
     OrderOut,
@@ -44,7 +48,15 @@ async def account_desk(request: Request) -> AccountDesk:
     return desk
 
 
+async def cart_desk(request: Request) -> CartDesk:
+    desk: CartDesk = request.app.state.carts
+    return desk
+
+
 Client = Annotated[str, Depends(authorized_client)]
+Carts = Annotated[CartDesk, Depends(cart_desk)]
+CartId = Annotated[UUID, Path(description="The cart's id, from `POST /carts`.")]
+SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
 Desk = Annotated[OrderDesk, Depends(order_desk)]
 Accounts = Annotated[AccountDesk, Depends(account_desk)]
 LongPoll = Annotated[
@@ -52,6 +64,9 @@ LongPoll = Annotated[
 ]
 orders = APIRouter(prefix="/orders", tags=["Orders"], responses=_problems(401, 413, 422, 429, 503))
 users = APIRouter(prefix="/users", tags=["Users"], responses=_problems(401, 413, 422, 429, 503))
+carts = APIRouter(
+    prefix="/carts", tags=["Carts"], responses=_problems(401, 403, 413, 422, 429, 503)
+)
 probes = APIRouter(tags=["operations"])
 public_metrics = APIRouter(include_in_schema=False)
 
@@ -143,6 +158,56 @@ async def revoke_key(
 ) -> KeyRevokedOut:
     """Revoke a key: refused everywhere within a couple of seconds."""
     return await accounts.revoke_key(client, str(user_id), str(key_id))
+
+
+@carts.post("", status_code=201, response_model=CartOut)
+async def create_cart(response: Response, client: Client, desk: Carts) -> CartOut:
+    """A new, empty cart of the user behind the key."""
+    cart = await desk.create(client)
+    response.headers["Location"] = f"/carts/{cart.cart_id}"
+    return cart
+
+
+@carts.get("/{cart_id}", response_model=CartOut, responses=_problems(404))
+async def get_cart(cart_id: CartId, client: Client, desk: Carts) -> CartOut:
+    """The cart: its items with unit prices and line totals, and its total, from the catalog."""
+    return await desk.get(client, str(cart_id))
+
+
+@carts.put("/{cart_id}/items/{sku}", response_model=CartOut, responses=_problems(404, 409))
+async def set_cart_item(
+    cart_id: CartId, sku: SkuPath, body: CartItemRequest, client: Client, desk: Carts
+) -> CartOut:
+    """Set how many of a SKU the cart holds (0 removes it); an unknown SKU is `422`."""
+    return await desk.set_item(client, str(cart_id), sku, body.quantity)
+
+
+@carts.delete("/{cart_id}/items/{sku}", response_model=CartOut, responses=_problems(404, 409))
+async def remove_cart_item(cart_id: CartId, sku: SkuPath, client: Client, desk: Carts) -> CartOut:
+    """Remove a SKU from the cart."""
+    return await desk.remove_item(client, str(cart_id), sku)
+
+
+@carts.post(
+    "/{cart_id}/checkout", status_code=202, response_model=OrderOut, responses=_problems(404, 409)
+)
+async def checkout_cart(
+    cart_id: CartId,
+    body: CheckoutRequest,
+    response: Response,
+    client: Client,
+    desk: Carts,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=255)],
+) -> OrderOut:
+    """Order the cart's items: `202` with the order, as `POST /orders` answers.
+
+    The same `Idempotency-Key` returns the same order; another key gets `409`."""
+    order, replayed = await desk.checkout(client, str(cart_id), body, idempotency_key)
+    response.headers["Location"] = f"/orders/{order.order_id}"
+    response.headers["Retry-After"] = "1"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return order
 
 
 @probes.get("/healthz")

@@ -112,6 +112,37 @@ class KeyRevokedOut(BaseModel):
     revoked: bool
 
 
+class CartItemRequest(_In):
+    """The body of `PUT /carts/{id}/items/{sku}`: how many (0 removes the line)."""
+
+    quantity: Annotated[int, Field(ge=0, le=1000)]
+
+
+class CheckoutRequest(_In):
+    """The body of `POST /carts/{id}/checkout`."""
+
+    payment: PaymentIn
+    shipping_address: AddressIn
+
+
+class CartLineOut(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+    line_total_cents: int
+
+
+class CartOut(BaseModel):
+    """A cart, priced from the catalog."""
+
+    cart_id: str
+    status: str = Field(description="OPEN, CHECKED_OUT or ABANDONED")
+    items: list[CartLineOut]
+    total_cents: int
+    order_id: str | None = None
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem detail (`application/problem+json`)."""
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 # >>> generated: postgres-databases (warren generate; edit the service declarations, not this block)
-services=(gateway accounts inventory orders payments shipping)
+services=(gateway accounts carts inventory orders payments shipping)
 # <<< generated: postgres-databases
 for service in "${services[@]}"; do
     variable="POSTGRES_${service^^}_PASSWORD"
