@@ -23,3 +23,8 @@ def order_workers() -> tuple[str, ...]:
         for s in services()
         if s.kind == "worker" and any("order_id" in m.model_fields for m in s.consumes)
     )
+
+
+def api_services() -> tuple[str, ...]:
+    """The workers that serve an HTTP API the gateway calls."""
+    return tuple(s.name for s in services() if s.kind == "worker" and s.http)

@@ -1,5 +1,8 @@
 """`warren demo`: place a mix of orders over HTTP; each must reach the outcome its card and items
-call for (visa or flaky with stock: CONFIRMED, declined: CANCELLED, out of stock: REJECTED)."""
+call for (visa or flaky with stock: CONFIRMED, declined: CANCELLED, out of stock: REJECTED).
+
+As a shop would: an operator creates a demo user and an API key for it; with that key, each
+order is a cart filled line by line, then checked out with an `Idempotency-Key`."""
 
 from __future__ import annotations
 
@@ -43,15 +46,6 @@ class DemoOrder:
     lines: tuple[tuple[str, int], ...]
     expected: str
     key: str = field(default_factory=lambda: f"demo-{uuid4()}")
-
-    def body(self, customer: str) -> dict[str, Any]:
-        items = [{"sku": sku, "quantity": qty} for sku, qty in self.lines]
-        return {
-            "customer_id": customer,
-            "items": items,
-            "payment": {"token": self.card},
-            "shipping_address": ADDRESS,
-        }
 
     @property
     def items(self) -> str:
@@ -118,12 +112,26 @@ async def _send(
         await asyncio.sleep(pause)
 
 
-async def place(client: httpx.AsyncClient, outcome: Outcome, index: int, deadline: float) -> None:
-    """POST the order with its Idempotency-Key; record its id and first status."""
+async def place(client: httpx.AsyncClient, outcome: Outcome, deadline: float) -> None:
+    """A cart with the order's lines, checked out with its Idempotency-Key; record the order."""
     order = outcome.order
-    body, headers = order.body(f"demo-customer-{index % 5}"), {"Idempotency-Key": order.key}
     try:
-        response = await _send(client, "POST", "/orders", deadline, json=body, headers=headers)
+        created = await _send(client, "POST", "/carts", deadline)
+        if created.status_code >= 400:
+            _record(outcome, created)
+            return
+        cart = f"/carts/{created.json()['cart_id']}"
+        for sku, quantity in order.lines:
+            body = {"quantity": quantity}
+            line = await _send(client, "PUT", f"{cart}/items/{sku}", deadline, json=body)
+            if line.status_code >= 400:
+                _record(outcome, line)
+                return
+        checkout = {"payment": {"token": order.card}, "shipping_address": ADDRESS}
+        headers = {"Idempotency-Key": order.key}
+        response = await _send(
+            client, "POST", f"{cart}/checkout", deadline, json=checkout, headers=headers
+        )
     except httpx.HTTPError as exc:
         outcome.status, outcome.reason = "ERROR", f"{type(exc).__name__}: {exc}"
         return
@@ -167,15 +175,40 @@ async def run_orders(
     place_slots = asyncio.Semaphore(PLACING_CONCURRENCY)
     wait_slots = asyncio.Semaphore(WAITING_CONCURRENCY)
 
-    async def one(index: int, outcome: Outcome) -> None:
+    async def one(outcome: Outcome) -> None:
         async with place_slots:
-            await place(client, outcome, index, deadline)
+            await place(client, outcome, deadline)
         progress.advance(placing)
         async with wait_slots:
             await settle(client, outcome, deadline)
         progress.advance(waiting)
 
-    await asyncio.gather(*(one(i, o) for i, o in enumerate(outcomes)))
+    await asyncio.gather(*(one(o) for o in outcomes))
+
+
+async def demo_user_key(operator: httpx.AsyncClient, deadline: float) -> str:
+    """A new ACTIVE demo user's API key, created with the operator's key."""
+    body = {"email": f"demo-{uuid4().hex[:12]}@example.com", "name": "Demo shopper"}
+    created = await _send(operator, "POST", "/users", deadline, json=body)
+    if created.status_code != 202:
+        raise DemoFailed(f"could not create the demo user: HTTP {created.status_code}")
+    wait = {"wait": f"{LONG_POLL_S:g}"}
+    user: dict[str, Any] = {"status": "PENDING"}
+    while user.get("status") == "PENDING" and time.monotonic() < deadline:
+        user = (
+            await _send(operator, "GET", created.headers["Location"], deadline, params=wait)
+        ).json()
+    if user.get("status") != "ACTIVE":
+        raise DemoFailed(f"the demo user is {user.get('status')}, not ACTIVE: is accounts up?")
+    issued = await _send(operator, "POST", f"/users/{user['user_id']}/keys", deadline)
+    if issued.status_code != 201:
+        raise DemoFailed(f"could not issue the demo user a key: HTTP {issued.status_code}")
+    key: str = issued.json()["api_key"]
+    return key
+
+
+class DemoFailed(Exception):
+    """The demo could not start placing orders; the message says why."""
 
 
 async def run_demo(
@@ -190,10 +223,17 @@ async def run_demo(
     stock = catalog_stock(get_settings().catalog_path)
     outcomes = [Outcome(order) for order in demo_orders(orders, stock, random.Random())]
     deadline = time.monotonic() + timeout_s
-    headers = {"Authorization": f"Bearer {api_key}"}
     timeouts = httpx.Timeout(10.0, read=LONG_POLL_S + 10)
     columns = (TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn())
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeouts) as client:
+    operator = {"Authorization": f"Bearer {api_key}"}
+    try:
+        async with httpx.AsyncClient(base_url=url, headers=operator, timeout=timeouts) as client:
+            user_key = await demo_user_key(client, deadline)
+    except (DemoFailed, httpx.HTTPError) as exc:
+        console.print(f"[red]{exc}[/] (is the gateway up at {url}?)")
+        return False
+    shopper = {"Authorization": f"Bearer {user_key}"}
+    async with httpx.AsyncClient(base_url=url, headers=shopper, timeout=timeouts) as client:
         with Progress(*columns, console=console) as progress:
             await run_orders(client, outcomes, deadline, progress)
     show(outcomes, console, url, timeout_s)
