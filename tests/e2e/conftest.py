@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from config.settings import Settings
-from tests.conftest import DEFAULT_BACKENDS, Backend, fresh_vhost
+from tests.conftest import DEFAULT_BACKENDS, Backend, MakeDatabaseUrl, fresh_vhost
+from tests.support.harness import free_port
+from tests.support.system import WORKERS, System
 from workers.ops.management import Management
 
 
@@ -25,3 +29,26 @@ async def e2e_amqp_url(
     """The broker URL of a vhost made for this one test."""
     async with fresh_vhost(management, base_settings, request.node.name) as name:
         yield base_settings.amqp_url(name)
+
+
+@dataclass
+class Stack:
+    """Every worker and the gateway as processes, on one database backend."""
+
+    system: System
+    url: str
+
+
+@pytest.fixture
+async def stack(
+    e2e_amqp_url: str, backend: Backend, make_database_url: MakeDatabaseUrl, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    urls = {s: make_database_url(backend) for s in (*WORKERS, "gateway")}
+    system = System(e2e_amqp_url, urls, tmp_path)
+    try:
+        await system.start()
+        port = free_port()
+        await system.start_gateway(port)
+        yield Stack(system, f"http://127.0.0.1:{port}")
+    finally:
+        system.stop_all()

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from pathlib import Path
-
-import httpx
 
 from config.settings import DEV_API_KEY
-from tests.support.accounts import create_user, email, issue_key
-from tests.support.harness import free_port, wait_for
+from tests.e2e.conftest import Stack
+from tests.support.accounts import api_client, create_user, email, issue_key
+from tests.support.harness import wait_for
 from tests.support.orders import order_body
-from tests.support.system import WORKERS, System
 from workers.ops.verify import verify
 
 REFUSED_WITHIN_S = 2.0
 
 
-def client(url: str, key: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=40)
-
-
 async def refused_within(url: str, key: str, path: str) -> float:
     """Seconds until `key` gets 401 on `path`, checked every 50 ms."""
     started = time.monotonic()
-    async with client(url, key) as c:
+    async with api_client(url, key) as c:
 
         async def refused() -> bool:
             return (await c.get(path)).status_code == 401
@@ -34,69 +26,56 @@ async def refused_within(url: str, key: str, path: str) -> float:
     return time.monotonic() - started
 
 
-async def test_users_keys_and_their_orders_end_to_end(
-    e2e_amqp_url: str,
-    backend: str,
-    make_database_url: Callable[[str], str],
-    tmp_path: Path,
-) -> None:
-    urls = {s: make_database_url(backend) for s in (*WORKERS, "gateway")}
-    system = System(e2e_amqp_url, urls, tmp_path)
-    await system.start()
-    port = free_port()
-    await system.start_gateway(port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with client(url, DEV_API_KEY) as operator:
-            # an operator creates a user; the same email again ends REJECTED
-            address = email()
-            ada = await create_user(operator, address)
-            assert ada["status"] == "ACTIVE" and ada["email"] == address
-            twin = await create_user(operator, address.upper())
-            assert twin["status"] == "REJECTED" and twin["reason"] == "email already registered"
-            bob = await create_user(operator)
+async def test_users_keys_and_their_orders_end_to_end(stack: Stack) -> None:
+    system, url = stack.system, stack.url
+    async with api_client(url, DEV_API_KEY) as operator:
+        # an operator creates a user; the same email again ends REJECTED
+        address = email()
+        ada = await create_user(operator, address)
+        assert ada["status"] == "ACTIVE" and ada["email"] == address
+        twin = await create_user(operator, address.upper())
+        assert twin["status"] == "REJECTED" and twin["reason"] == "email already registered"
+        bob = await create_user(operator)
 
-            # a key works at once, shown once; the user sees only themselves
-            key = await issue_key(operator, ada["user_id"])
-            async with client(url, key["api_key"]) as ada_client:
-                me = await ada_client.get(f"/users/{ada['user_id']}")
-                assert me.status_code == 200 and me.json()["user_id"] == ada["user_id"]
-                assert (await ada_client.get(f"/users/{bob['user_id']}")).status_code == 404
-                forbidden = await ada_client.post("/users", json={"email": email(), "name": "X"})
-                assert forbidden.status_code == 403
+        # a key works at once, shown once; the user sees only themselves
+        key = await issue_key(operator, ada["user_id"])
+        async with api_client(url, key["api_key"]) as ada_client:
+            me = await ada_client.get(f"/users/{ada['user_id']}")
+            assert me.status_code == 200 and me.json()["user_id"] == ada["user_id"]
+            assert (await ada_client.get(f"/users/{bob['user_id']}")).status_code == 404
+            forbidden = await ada_client.post("/users", json={"email": email(), "name": "X"})
+            assert forbidden.status_code == 403
 
-                # a user's own orders: hers to read, nobody else's
-                placed = await ada_client.post("/orders", json=order_body())
-                assert placed.status_code == 202, placed.text
-                order_url = placed.headers["Location"]
-                bob_key = await issue_key(operator, bob["user_id"])
-                async with client(url, bob_key["api_key"]) as bob_client:
-                    assert (await bob_client.get(order_url)).status_code == 404
-                    assert (await bob_client.get(f"/users/{ada['user_id']}")).status_code == 404
+            # a user's own orders: hers to read, nobody else's
+            placed = await ada_client.post("/orders", json=order_body())
+            assert placed.status_code == 202, placed.text
+            order_url = placed.headers["Location"]
+            bob_key = await issue_key(operator, bob["user_id"])
+            async with api_client(url, bob_key["api_key"]) as bob_client:
+                assert (await bob_client.get(order_url)).status_code == 404
+                assert (await bob_client.get(f"/users/{ada['user_id']}")).status_code == 404
 
-                # a second key of her own, then revoked: refused everywhere within 2 s
-                spare = await issue_key(ada_client, ada["user_id"])
-                revoked = await ada_client.delete(f"/users/{ada['user_id']}/keys/{spare['key_id']}")
-                assert revoked.status_code == 202
-            took = await refused_within(url, spare["api_key"], order_url)
-            assert took < REFUSED_WITHIN_S, f"a revoked key was accepted for {took:.2f}s"
+            # a second key of her own, then revoked: refused everywhere within 2 s
+            spare = await issue_key(ada_client, ada["user_id"])
+            revoked = await ada_client.delete(f"/users/{ada['user_id']}/keys/{spare['key_id']}")
+            assert revoked.status_code == 202
+        took = await refused_within(url, spare["api_key"], order_url)
+        assert took < REFUSED_WITHIN_S, f"a revoked key was accepted for {took:.2f}s"
 
-            # deactivation: every key refused within 2 s; her accepted order carries on
-            gone = await operator.delete(f"/users/{ada['user_id']}")
-            assert gone.status_code == 202 and gone.json()["status"] == "DEACTIVATED"
-            took = await refused_within(url, key["api_key"], order_url)
-            assert took < REFUSED_WITHIN_S, f"a deactivated user's key was accepted for {took:.2f}s"
-            shown = await operator.get(f"/users/{ada['user_id']}")
-            assert shown.json()["status"] == "DEACTIVATED"
+        # deactivation: every key refused within 2 s; her accepted order carries on
+        gone = await operator.delete(f"/users/{ada['user_id']}")
+        assert gone.status_code == 202 and gone.json()["status"] == "DEACTIVATED"
+        took = await refused_within(url, key["api_key"], order_url)
+        assert took < REFUSED_WITHIN_S, f"a deactivated user's key was accepted for {took:.2f}s"
+        shown = await operator.get(f"/users/{ada['user_id']}")
+        assert shown.json()["status"] == "DEACTIVATED"
 
-        await system.wait_terminal([order_url.rsplit("/", 1)[1]])
-        orders = await system.orders()
-        assert orders[order_url.rsplit("/", 1)[1]].status == "CONFIRMED"
+    await system.wait_terminal([order_url.rsplit("/", 1)[1]])
+    orders = await system.orders()
+    assert orders[order_url.rsplit("/", 1)[1]].status == "CONFIRMED"
 
-        async def clean() -> bool:
-            return not await verify(system.settings())
+    async def clean() -> bool:
+        return not await verify(system.settings())
 
-        await wait_for(clean, timeout=30, what="warren verify to find nothing")
-        assert await verify(system.settings()) == []
-    finally:
-        system.stop_all()
+    await wait_for(clean, timeout=30, what="warren verify to find nothing")
+    assert await verify(system.settings()) == []

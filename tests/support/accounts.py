@@ -8,6 +8,11 @@ from typing import Any
 import httpx
 
 
+def api_client(url: str, key: str) -> httpx.AsyncClient:
+    """A client of the gateway at `url` with an API key."""
+    return httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=40)
+
+
 def email() -> str:
     """An email no other test uses."""
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
