@@ -200,11 +200,8 @@ async def assert_every_order_once_and_clean(scene: Scene, stall_s: float) -> Non
                 f"{order_id} went through a status twice: {history}"
             )
     async with scene.management() as api:
-        dead = {
-            q["name"]: q.get("messages", 0)
-            for q in await api.queues()
-            if q["name"].endswith(".dlq")
-        }
+        queues = await api.queues()
+    dead = {q["name"]: q.get("messages", 0) for q in queues if q["name"].endswith(".dlq")}
     assert dead and set(dead.values()) == {0}, f"dead letters: {dead}"
 
     async def clean() -> bool:
@@ -212,10 +209,13 @@ async def assert_every_order_once_and_clean(scene: Scene, stall_s: float) -> Non
 
     await wait_for(clean, timeout=60, what="`warren verify` to be clean")
     pauses = {name: await _broker_pause(scene, name) for name in scene.system.processes}
+    # docs/scaling.md's E: messages written into quorum queues per order, delay hops included
+    enqueued = sum((q.get("message_stats") or {}).get("publish", 0) for q in queues)
     print(
         f"\n{len(placed)} orders placed over HTTP: {dict(Counter(placed.values()))}, each once;"
         f" the first order placed after the stop finished in {stall_s:.1f}s;"
         f" slowest POST {scene.load.slowest_post_s:.2f}s;"
+        f" {enqueued / len(placed):.1f} queue enqueues per order;"
         " broker pause per process (seconds, reconnects): "
         + ", ".join(f"{n} {s:.1f}s/{int(r)}" for n, (s, r) in pauses.items())
     )
