@@ -49,6 +49,7 @@ class FailoverConnection(RobustConnection):
         self._attempts = 0
         self._role = role
         self._lost_at: float | None = None
+        self._up = False
         self._transport: UnderlayConnection | None = None
         self._ready = False
         super().__init__(first, loop=loop, **kwargs)
@@ -81,7 +82,9 @@ class FailoverConnection(RobustConnection):
         self._attempts += 1
 
     async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
-        if not (self._close_called or self.is_closed) and self._lost_at is None:
+        # a failed attempt closes too: only a connection that was up is lost
+        if self._up and not (self._close_called or self.is_closed):
+            self._up = False
             self._lost_at = time.monotonic()
             BROKER_CONNECTED.labels(self._role).set(0)
             logger.warning(
@@ -94,6 +97,7 @@ class FailoverConnection(RobustConnection):
 
     async def _on_connected(self) -> None:
         await super()._on_connected()
+        self._up = True
         BROKER_CONNECTED.labels(self._role).set(1)
         if self._lost_at is not None:
             paused = time.monotonic() - self._lost_at

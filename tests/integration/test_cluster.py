@@ -183,7 +183,10 @@ async def _replica_online(api: Management, node: Node) -> bool:
     return queue is not None and node.name in (queue.get("online") or [])
 
 
-async def assert_every_order_once_and_clean(scene: Scene, stall_s: float) -> None:
+async def assert_every_order_once_and_clean(
+    scene: Scene, stall_s: float
+) -> dict[str, tuple[float, float]]:
+    """Check every order and the broker; each process's broker pause (seconds, reconnects)."""
     placed = scene.load.placed
     finals = await scene.system.wait_terminal(placed, timeout=WAIT_S)
     wrong = {
@@ -219,6 +222,7 @@ async def assert_every_order_once_and_clean(scene: Scene, stall_s: float) -> Non
         " broker pause per process (seconds, reconnects): "
         + ", ".join(f"{n} {s:.1f}s/{int(r)}" for n, (s, r) in pauses.items())
     )
+    return pauses
 
 
 async def _broker_pause(scene: Scene, name: str) -> tuple[float, float]:
@@ -265,4 +269,8 @@ async def test_stopping_the_node_every_service_is_on_mid_load_loses_and_repeats_
     async with scene.management() as api:
         now_on = {c["node"] for c in await api.connections() if c.get("vhost") == scene.vhost}
     assert now_on and node.name not in now_on, now_on
-    await assert_every_order_once_and_clean(scene, stall)
+    pauses = await assert_every_order_once_and_clean(scene, stall)
+    # each process's two connections (relay and publisher, consuming edge) came back elsewhere
+    assert {name: reconnects >= 2 for name, (_, reconnects) in pauses.items()} == {
+        name: True for name in pauses
+    }, pauses
