@@ -28,6 +28,8 @@ from workers.ops.verify import verify
 from workers.payments.queries import payments_by_order
 from workers.runtime.discovery import service
 
+pytestmark = pytest.mark.slow
+
 INSTANCES = 3
 # The card and SKU of an order script its outcome.
 CARDS = {

@@ -33,6 +33,8 @@ from workers.ops.management import Management
 from workers.ops.verify import verify
 from workers.runtime.topology import apply_plan, build_plan
 
+pytestmark = pytest.mark.slow
+
 SAGA_QUEUE = consumer_of(PlaceOrder).queue
 # The card (and SKU) of an order script its outcome.
 CARDS: dict[str, tuple[dict[str, Any], str]] = {
