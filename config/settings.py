@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,8 @@ ENV_PREFIX = "WARREN_"
 DB_URL_SUFFIX = "_db_url"
 API_URLS_SUFFIX = "_api_urls"
 DEFAULT_PASSWORDS = frozenset({"guest", "postgres", "password", "admin", "changeme", "secret", ""})
+# Several broker URLs are separated by commas; a comma inside one URL is never followed by a scheme.
+BROKER_URL_SEPARATOR = re.compile(r"\s*,\s*(?=amqps?://)")
 
 
 def hash_api_key(key: str) -> str:
@@ -44,7 +47,11 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEV
     var_dir: Path = Path("var")
 
+    # One URL, or the nodes of a cluster as comma-separated URLs (docs/operations.md, "A cluster")
     broker_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    # Replicas of each quorum queue; None: one per broker URL given (the broker's default for one)
+    quorum_replicas: Annotated[int, Field(ge=1, le=99)] | None = None
+    broker_reconnect_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     management_url: str = "http://127.0.0.1:15672"
     management_user: str = "guest"
     management_password: SecretStr = SecretStr("guest")
@@ -170,9 +177,11 @@ class Settings(BaseSettings):
         if self.env is not Environment.PRODUCTION:
             return self
         problems = []
-        broker_password = urlsplit(self.broker_url.get_secret_value()).password
-        if broker_password is None or broker_password in DEFAULT_PASSWORDS:
-            problems.append("WARREN_BROKER_URL has no password or a default one")
+        for url in self.amqp_urls():
+            broker_password = urlsplit(url).password
+            if broker_password is None or broker_password in DEFAULT_PASSWORDS:
+                problems.append("WARREN_BROKER_URL has no password or a default one")
+                break
         if self.management_password.get_secret_value() in DEFAULT_PASSWORDS:
             problems.append("WARREN_MANAGEMENT_PASSWORD is a default password")
         if DEV_API_KEY_ENTRY.split(":", 1)[1] in {k.partition(":")[2] for k in self.api_keys}:
@@ -194,18 +203,29 @@ class Settings(BaseSettings):
         url = self.db_urls.get(service)
         return url or f"sqlite+inline:///{self.var_dir / f'{service}.db'}"
 
-    def amqp_url(self, vhost: str | None = None) -> str:
-        """The broker URL, optionally pointed at another virtual host."""
-        url = self.broker_url.get_secret_value()
+    def amqp_urls(self, vhost: str | None = None) -> list[str]:
+        """The URL of every broker node given, optionally pointed at another virtual host."""
+        urls = BROKER_URL_SEPARATOR.split(self.broker_url.get_secret_value().strip())
         if vhost is None:
-            return url
-        parts = urlsplit(url)
-        return parts._replace(path="/" + quote(vhost, safe="")).geturl()
+            return urls
+        path = "/" + quote(vhost, safe="")
+        return [urlsplit(url)._replace(path=path).geturl() for url in urls]
+
+    def amqp_url(self, vhost: str | None = None) -> str:
+        """The broker URL setting (one URL or several), optionally pointed at another vhost."""
+        return ",".join(self.amqp_urls(vhost))
+
+    def quorum_group_size(self) -> int | None:
+        """How many replicas a new quorum queue asks for (None: the broker decides)."""
+        if self.quorum_replicas is not None:
+            return self.quorum_replicas
+        nodes = len(self.amqp_urls())
+        return nodes if nodes > 1 else None
 
     @property
     def vhost(self) -> str:
-        """The virtual host named by the broker URL (`/` when none is)."""
-        path = urlsplit(self.broker_url.get_secret_value()).path.lstrip("/")
+        """The virtual host named by the (first) broker URL (`/` when none is)."""
+        path = urlsplit(self.amqp_urls()[0]).path.lstrip("/")
         return unquote(path) or "/"
 
 

@@ -25,7 +25,7 @@ from gateway.notifier import Notifier
 from gateway.projection import status_changed_handler
 from gateway.service import SERVICE
 from gateway.tables import IdempotencyRecord
-from outbox.amqp import ConfirmedPublisher, connect
+from outbox.amqp import ConfirmedPublisher, connect_broker
 from outbox.backoff import retry_delay
 from outbox.db import session_factory
 from outbox.relay import Relay
@@ -90,7 +90,7 @@ class Messaging:
         attempt = 0
         while not self._stop.is_set():
             try:
-                return await connect(self._settings.amqp_url(), f"{SERVICE.name}-api")
+                return await connect_broker(self._settings, f"{SERVICE.name}-api")
             except Exception as exc:  # broker down: keep accepting orders, keep trying
                 attempt += 1
                 delay = retry_delay(attempt, base_s=1.0, cap_s=30.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,9 @@ from aio_pika.abc import (
     DeliveryMode,
 )
 
+from config.settings import Settings
 from contracts.envelope import CONTENT_TYPE, WireMessage
+from outbox.failover import connect_failover
 
 
 def connection_name(role: str, pid: int | None = None) -> str:
@@ -25,10 +27,27 @@ def connection_name(role: str, pid: int | None = None) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
-async def connect(url: str, role: str, *, timeout: float = 10.0) -> AbstractRobustConnection:
-    """A robust connection named after this process's role."""
-    return await aio_pika.connect_robust(
-        url, client_properties={"connection_name": connection_name(role)}, timeout=timeout
+async def connect(
+    urls: str | Sequence[str],
+    role: str,
+    *,
+    timeout: float = 10.0,
+    reconnect_interval_s: float = 1.0,
+) -> AbstractRobustConnection:
+    """A robust connection named after this process's role, failing over between the nodes."""
+    return await connect_failover(
+        [urls] if isinstance(urls, str) else list(urls),
+        role,
+        timeout=timeout,
+        reconnect_interval_s=reconnect_interval_s,
+        client_properties={"connection_name": connection_name(role)},
+    )
+
+
+async def connect_broker(settings: Settings, role: str) -> AbstractRobustConnection:
+    """This process's broker connection: to any node of the settings, failing over between them."""
+    return await connect(
+        settings.amqp_urls(), role, reconnect_interval_s=settings.broker_reconnect_interval_s
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Executable, Result, Table, event
+from sqlalchemy import Executable, Result, Table, event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -15,6 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from outbox import sqlite
 
 SessionFactory = async_sessionmaker[AsyncSession]
+# The PostgreSQL advisory lock under which the instances of a service create its tables in turn.
+SCHEMA_LOCK = 0x5741_5252_454E  # "WARREN"
 AIOSQLITE = "aiosqlite"  # `sqlite+aiosqlite://`: SQLAlchemy's own dialect, on aiosqlite's thread
 
 
@@ -97,7 +99,13 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
 
 
 async def create_tables(engine: AsyncEngine, tables: Iterable[Any]) -> None:
-    """Create the given SQLModel tables if they do not exist."""
+    """Create the given SQLModel tables if they do not exist.
+
+    On PostgreSQL, instances of one service starting together take turns (a transaction-scoped
+    advisory lock): two concurrent CREATE TABLEs of one name fail on the catalog's unique index.
+    """
     wanted: list[Table] = [t.__table__ if hasattr(t, "__table__") else t for t in tables]
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         await conn.run_sync(SQLModel.metadata.create_all, tables=wanted)

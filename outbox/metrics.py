@@ -1,4 +1,4 @@
-"""Prometheus metrics of the outbox relay."""
+"""Prometheus metrics of the outbox relay and of broker connections."""
 
 from __future__ import annotations
 
@@ -35,4 +35,20 @@ OUTBOX_DELETED = Counter(
     "warren_retention_deleted_rows_total",
     "Published outbox rows and old inbox rows deleted by retention.",
     ["service", "table"],
+)
+BROKER_CONNECTED = Gauge(
+    "warren_broker_connected",
+    "1 while the role's broker connection is up, 0 while it is reconnecting.",
+    ["role"],
+)
+BROKER_RECONNECTS = Counter(
+    "warren_broker_reconnects_total",
+    "Broker connections regained after a loss (possibly on another cluster node).",
+    ["role"],
+)
+BROKER_PAUSE_SECONDS = Histogram(
+    "warren_broker_pause_seconds",
+    "From losing the broker connection to having it back.",
+    ["role"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
 )

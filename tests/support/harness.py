@@ -44,9 +44,13 @@ async def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
-def consumer_ready(amqp_url: str, queue: str, role: str) -> Probe:
+def consumer_ready(
+    amqp_url: str, queue: str, role: str, management_url: str | None = None
+) -> Probe:
     """The supervisor's probe: the child (connection `role@host:pid`) consumes `queue`."""
     settings = Settings(env=Environment.TEST, broker_url=SecretStr(amqp_url))
+    if management_url is not None:
+        settings = settings.model_copy(update={"management_url": management_url})
     return consumer_probe(settings, queue, role)
 
 

@@ -32,9 +32,15 @@ class System:
     """Starts, stops and observes the four workers; talks to them like the gateway would."""
 
     def __init__(
-        self, amqp_url: str, database_urls: dict[str, str], tmp_path: Path, **env: str
+        self,
+        amqp_url: str,
+        database_urls: dict[str, str],
+        tmp_path: Path,
+        management_url: str | None = None,
+        **env: str,
     ) -> None:
         self.amqp_url = amqp_url
+        self.management_url = management_url
         self.database_urls = database_urls
         self.extra_env = env
         self.tmp_path = tmp_path
@@ -82,7 +88,9 @@ class System:
             "workers.cli",
             env,
             args=["worker", name],
-            probe=consumer_ready(self.amqp_url, service(name).queue, f"{name}-worker"),
+            probe=consumer_ready(
+                self.amqp_url, service(name).queue, f"{name}-worker", self.management_url
+            ),
         )
 
     async def start(self, *services: str) -> None:

@@ -24,6 +24,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 
 from config.settings import Settings
 from outbox.amqp import connection_name
+from outbox.failover import connect_plain
 from workers.ops.management import Management
 
 __all__ = ["DlqScan", "QueueNotFound", "existing_queue", "open_connection"]
@@ -31,8 +32,8 @@ __all__ = ["DlqScan", "QueueNotFound", "existing_queue", "open_connection"]
 
 async def open_connection(settings: Settings, role: str = "warren-dlq") -> AbstractConnection:
     """A named, non-robust connection: a reconnect would invalidate the deliveries we hold."""
-    return await aio_pika.connect(
-        settings.amqp_url(), client_properties={"connection_name": connection_name(role)}
+    return await connect_plain(
+        settings.amqp_urls(), client_properties={"connection_name": connection_name(role)}
     )
 
 

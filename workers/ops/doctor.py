@@ -21,7 +21,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from config.settings import Settings, get_settings
+from config.settings import BROKER_URL_SEPARATOR, Settings, get_settings
 from workers.ops.local_services import (
     MANAGEMENT_HINT,
     POSTGRES_HINT,
@@ -66,7 +66,10 @@ def pg_test_dsn() -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with its password masked, fit to print."""
+    """The URL (or comma-separated URLs) with each password masked, fit to print."""
+    urls = BROKER_URL_SEPARATOR.split(url)
+    if len(urls) > 1:
+        return ",".join(redact(one) for one in urls)
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -91,8 +94,7 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _check_amqp(settings: Settings, limit_s: float) -> Check:
-    url = settings.broker_url.get_secret_value()
+async def _check_amqp(settings: Settings, url: str, limit_s: float) -> Check:
     name, target = "RabbitMQ (AMQP)", redact(url)
     try:
         # The outer bound is a guard: whatever the client library does, fail fast.
@@ -163,7 +165,7 @@ async def run_checks(settings: Settings, pg_dsn: str, limit_s: float) -> list[Ch
     """Run every check concurrently; a check never raises, it reports."""
     return list(
         await asyncio.gather(
-            _check_amqp(settings, limit_s),
+            *(_check_amqp(settings, url, limit_s) for url in settings.amqp_urls()),
             _check_management(settings, limit_s),
             _check_postgres(pg_dsn, limit_s),
         )
@@ -183,7 +185,7 @@ def check_and_fix(
         if all(check.ok for check in checks):
             return checks, problems
         hints = {check.hint for check in checks if not check.ok}
-        urls = (settings.broker_url.get_secret_value(), settings.management_url, pg_dsn)
+        urls = (settings.amqp_urls()[0], settings.management_url, pg_dsn)
         if fix and machine is None:
             machine = Machine.discover()  # only once something fails: it runs pg_lsclusters
         steps = [] if machine is None else propose(Needs.of(hints, *urls), machine)

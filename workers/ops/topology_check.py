@@ -11,6 +11,7 @@ from contracts import topology as names
 from workers.ops.management import Management
 from workers.runtime.topology import ExchangeSpec, QueueSpec, TopologyPlan
 
+REPLICAS = "x-quorum-initial-group-size"
 REAPPLY = "delete the queue once it is empty, then run `warren topology apply`"
 REDECLARE_EXCHANGE = "delete the exchange, then run `warren topology apply`"
 
@@ -36,7 +37,7 @@ def _effective(queue: dict[str, Any], key: str) -> Any:
 
 
 def check_queue(
-    spec: QueueSpec, live: dict[str, Any] | None, settings: Settings
+    spec: QueueSpec, live: dict[str, Any] | None, settings: Settings, cluster_size: int = 1
 ) -> list[Difference]:
     """The differences between one planned queue and the live one."""
     name = f"queue {spec.name}"
@@ -51,8 +52,10 @@ def check_queue(
     found += _check_dead_letter_exchange(name, spec, _effective(live, "x-dead-letter-exchange"))
     if "x-delivery-limit" in spec.arguments:
         found += _check_delivery_limit(name, _effective(live, "x-delivery-limit"), settings)
+    if REPLICAS in spec.arguments and live.get("type") == "quorum":
+        found += _check_replicas(name, int(spec.arguments[REPLICAS]), live, cluster_size)
     for key, wanted in spec.arguments.items():
-        if key in {"x-queue-type", "x-dead-letter-exchange", "x-delivery-limit"}:
+        if key in {"x-queue-type", "x-dead-letter-exchange", "x-delivery-limit", REPLICAS}:
             continue
         actual = _effective(live, key)
         if actual != wanted:
@@ -60,6 +63,25 @@ def check_queue(
                 Difference(name, f"has {key}={actual!r}, the plan says {wanted!r}", REAPPLY)
             )
     return found
+
+
+def _check_replicas(
+    name: str, asked: int, live: dict[str, Any], cluster_size: int
+) -> list[Difference]:
+    # The broker places min(asked, nodes) replicas; fewer means a node loss can stop the queue.
+    members = live.get("members") or []
+    wanted = min(asked, cluster_size)
+    if len(members) >= wanted:
+        return []
+    problem = (
+        f"has {len(members)} replica(s) ({', '.join(members) or 'none'}), {wanted} asked "
+        f"on this {cluster_size}-node cluster: losing a node can stop the queue"
+    )
+    fix = (
+        "add replicas: `rabbitmq-queues grow <node> all` once the node runs, or "
+        f"`rabbitmq-queues add_member -p <vhost> {name.removeprefix('queue ')} <node>`"
+    )
+    return [Difference(name, problem, fix)]
 
 
 def _check_dead_letter_exchange(name: str, spec: QueueSpec, actual: Any) -> list[Difference]:
@@ -149,6 +171,7 @@ async def check(
         exchanges = {e["name"]: e for e in await api.exchanges()}
         policies = {p["name"]: p for p in await api.policies()}
         queues = {q["name"]: q for q in await api.queues()}
+        cluster_size = len(await api.nodes())
         bindings = {
             (b["source"], b["destination"], b["destination_type"], b["routing_key"])
             for b in await api.bindings()
@@ -158,7 +181,7 @@ async def check(
     for spec in plan.exchanges:
         found += check_exchange(spec, exchanges.get(spec.name), policies, vhost)
     for queue in plan.queues:
-        found += check_queue(queue, queues.get(queue.name), settings)
+        found += check_queue(queue, queues.get(queue.name), settings, cluster_size)
     for b in plan.bindings:
         if (b.source, b.destination, b.destination_type, b.routing_key) not in bindings:
             found.append(

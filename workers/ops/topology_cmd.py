@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from config.settings import get_settings
-from outbox.amqp import connect
+from outbox.amqp import connect_broker
 from workers.ops.topology_check import check
 from workers.runtime.topology import apply_plan, build_plan
 
@@ -21,7 +21,7 @@ def apply_command() -> None:
     plan = build_plan(settings)
 
     async def _apply() -> None:
-        connection = await connect(settings.amqp_url(), "warren-topology")
+        connection = await connect_broker(settings, "warren-topology")
         async with connection:
             await apply_plan(connection, plan)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -32,6 +33,7 @@ from contracts.base import Message
 from contracts.registry import default_registry
 from contracts.topology import Subscription, exchange_for, routing_key_for
 from outbox.amqp import connection_name
+from outbox.failover import FailoverConnection
 
 if TYPE_CHECKING:
     from workers.runtime.consumer import Consumer
@@ -112,11 +114,18 @@ def router_for(spec: ServiceSpec, consumer: Consumer) -> RabbitRouter:
 
 
 def edge_broker(settings: Settings, role: str, url: str | None = None) -> RabbitBroker:
-    """A broker named after this process's role; Warren stamps its own app_id and ids."""
+    """A broker named after this process's role; Warren stamps its own app_id and ids.
+
+    Its connection fails over between the broker nodes like every other (outbox/failover.py).
+    """
+    nodes = [url] if url is not None else settings.amqp_urls()
     # aiormq names the connection after the URL's `name` (how the management UI shows it).
-    named = URL(url or settings.amqp_url()).update_query(name=connection_name(role))
-    return RabbitBroker(
-        str(named),
+    named = [str(URL(node).update_query(name=connection_name(role))) for node in nodes]
+    broker = RabbitBroker(
+        named[0],
+        # a first node that is down must not stop the start: the connection tries the next
+        fail_fast=False,
+        reconnect_interval=settings.broker_reconnect_interval_s,
         app_id=role,
         graceful_timeout=settings.drain_timeout_s,
         ack_policy=AckPolicy.MANUAL,
@@ -124,6 +133,11 @@ def edge_broker(settings: Settings, role: str, url: str | None = None) -> Rabbit
         logger=EDGE_LOGGER,
         log_level=logging.DEBUG,
     )
+    # FastStream hands these to aio-pika's connect_robust, which builds the connection class.
+    broker._connection_kwargs["connection_class"] = partial(
+        FailoverConnection, nodes=named, role=f"{role}-edge"
+    )
+    return broker
 
 
 async def start_edge(broker: RabbitBroker, consumer: Consumer) -> None:

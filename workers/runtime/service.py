@@ -14,7 +14,7 @@ from prometheus_client import start_http_server
 
 from config.settings import Settings
 from contracts.topology import Subscription, dead_letter_queue
-from outbox.amqp import ConfirmedPublisher, connect
+from outbox.amqp import ConfirmedPublisher, connect_broker
 from outbox.db import SessionFactory, create_engine, create_tables, session_factory
 from outbox.relay import Relay
 from outbox.tables import MESSAGING_TABLES
@@ -86,7 +86,7 @@ async def run_worker(
     sessions = session_factory(engine)
     if spec.on_start is not None:
         await spec.on_start(sessions)
-    connection = await connect(settings.amqp_url(), f"{spec.name}-worker")
+    connection = await connect_broker(settings, f"{spec.name}-worker")
     await declare_topology(connection, settings, spec.subscription)
     publisher = ConfirmedPublisher(connection)
     relay = Relay(spec.name, engine, publisher, settings)
@@ -134,7 +134,7 @@ async def run_relay(service: str, settings: Settings, *, database_url: str | Non
     stop_on_signals(stop)
     engine = create_engine(database_url or settings.database_url(service))
     await create_tables(engine, MESSAGING_TABLES)
-    connection = await connect(settings.amqp_url(), f"{service}-relay")
+    connection = await connect_broker(settings, f"{service}-relay")
     relay = Relay(service, engine, ConfirmedPublisher(connection), settings)
     await relay.run(stop)
     await connection.close()

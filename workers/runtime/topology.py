@@ -67,7 +67,7 @@ def work_queue_arguments(settings: Settings, queue: str) -> dict[str, Any]:
         "x-dead-letter-routing-key": names.dead_letter_queue(queue),
     }
     if settings.queue_type == "quorum":
-        args |= {
+        args |= replication(settings) | {
             "x-delivery-limit": settings.delivery_limit,
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
@@ -75,11 +75,22 @@ def work_queue_arguments(settings: Settings, queue: str) -> dict[str, Any]:
     return args
 
 
+def replication(settings: Settings) -> dict[str, Any]:
+    """How many nodes a new quorum queue is replicated on, when the settings say (else the
+    broker's default)."""
+    size = settings.quorum_group_size()
+    return {} if size is None else {"x-quorum-initial-group-size": size}
+
+
+def quorum_arguments(settings: Settings, queue_type: str) -> dict[str, Any]:
+    """The type of a queue, with its replication when it is a quorum queue."""
+    return {"x-queue-type": queue_type} | (replication(settings) if queue_type == "quorum" else {})
+
+
 def delay_queue_arguments(settings: Settings, level: int) -> dict[str, Any]:
     """Arguments of delay level `level`: its TTL and where it expires to."""
     target = names.delay_exchange(level - 1) if level else names.DELAY_DELIVERY_EXCHANGE
-    return {
-        "x-queue-type": "quorum",
+    return quorum_arguments(settings, "quorum") | {
         "x-message-ttl": settings.delay_unit_ms * 2**level,
         "x-dead-letter-exchange": target,
         "x-dead-letter-strategy": "at-least-once",
@@ -89,8 +100,7 @@ def delay_queue_arguments(settings: Settings, level: int) -> dict[str, Any]:
 
 def unrouted_queue_arguments(settings: Settings) -> dict[str, Any]:
     """Arguments of the parking queue: bounded, and refusing (not dropping) when full."""
-    return {
-        "x-queue-type": settings.queue_type,
+    return quorum_arguments(settings, settings.queue_type) | {
         "x-max-length": settings.unrouted_max_length,
         "x-overflow": "reject-publish",
     }
@@ -114,7 +124,7 @@ def build_plan(
     for sub in subs:
         dlq = names.dead_letter_queue(sub.queue)
         queues += [QueueSpec(sub.queue, work_queue_arguments(settings, sub.queue))]
-        queues += [QueueSpec(dlq, {"x-queue-type": settings.queue_type})]
+        queues += [QueueSpec(dlq, quorum_arguments(settings, settings.queue_type))]
         bindings.append(BindingSpec(names.DEAD_LETTER_EXCHANGE, dlq, dlq))
         bindings.append(
             BindingSpec(
