@@ -40,6 +40,8 @@ SCHEMAS = Path(__file__).with_name("schemas")
 DEFINITIONS = ROOT / "config/rabbitmq/definitions.json"
 WORKERS = discovery.worker_names()
 SERVICES = tuple(s.name for s in discovery.services())
+QUEUE_SCALED = tuple(s.name for s in discovery.workers() if not s.http)
+API_SERVING = tuple(s.name for s in discovery.workers() if s.http)
 # The thresholds of `warren scale` (`workers/ops/autoscale.py`) that the ScaledObjects repeat.
 SCALING = {"target": "100", "min": 1, "max": 4, "scale_down_window_s": 60}
 # The exchanges each service's outbox publishes to (besides retries, delays and dead letters).
@@ -212,7 +214,7 @@ def test_every_reference_names_an_object_and_key_that_exist(objects):
             assert ref["key"] in find(objects, "Secret", ref["name"])["data"]
 
 
-@pytest.mark.parametrize("worker", WORKERS)
+@pytest.mark.parametrize("worker", QUEUE_SCALED)
 def test_each_worker_scales_on_its_own_queue_with_the_autoscaler_thresholds(objects, worker):
     scaled = find(objects, "ScaledObject", f"warren-{worker}")["spec"]
     (trigger,) = scaled["triggers"]
@@ -233,6 +235,27 @@ def test_each_worker_scales_on_its_own_queue_with_the_autoscaler_thresholds(obje
     assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] == SCALING["scale_down_window_s"]
     assert "replicas" not in find(objects, "Deployment", f"warren-{worker}")["spec"]
+
+
+@pytest.mark.parametrize("worker", API_SERVING)
+def test_a_worker_with_an_http_api_has_fixed_replicas_a_service_and_the_gateway_its_urls(
+    objects, worker
+):
+    """Not scaled by queue depth; its API reachable by the gateway through a Service."""
+    names = {o["metadata"]["name"] for o in objects if o["kind"] == "ScaledObject"}
+    assert f"warren-{worker}" not in names
+    deployment = find(objects, "Deployment", f"warren-{worker}")
+    assert deployment["spec"]["replicas"] >= 2
+    (container,) = containers(deployment)
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    env = container_env(objects, container)
+    assert (env["WARREN_HTTP_HOST"], env["WARREN_HTTP_PORT"]) == ("0.0.0.0", str(ports["api"]))
+    service = find(objects, "Service", f"warren-{worker}")["spec"]
+    assert service["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["ports"][0]["targetPort"] == "api"
+    gateway = container_env(objects, containers(find(objects, "Deployment", "warren-gateway"))[0])
+    port = service["ports"][0]["port"]
+    assert gateway[f"WARREN_{worker.upper()}_API_URLS"] == f"http://warren-{worker}:{port}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
