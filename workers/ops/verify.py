@@ -11,19 +11,29 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import Settings
 from outbox.db import create_engine, session_factory
-from outbox.tables import OutboxMessage
+from outbox.tables import OUTBOX, OutboxMessage
 from workers.runtime.checks import Finding, Verification
 from workers.runtime.declaration import Service
 from workers.runtime.discovery import services
 
 __all__ = ["Finding", "pending_outbox", "verify"]
+
+
+async def _started(session: AsyncSession) -> bool:
+    """Whether the service ever started on this database (its outbox table exists).
+
+    A service that never started has recorded nothing: it reports no facts. A database that
+    cannot be reached is still an error.
+    """
+    connection = await session.connection()
+    return await connection.run_sync(lambda sync: inspect(sync).has_table(OUTBOX.name))
 
 
 @asynccontextmanager
@@ -42,6 +52,8 @@ async def pending_outbox(settings: Settings, declared: Iterable[Service]) -> lis
     for service in declared:
         try:
             async with _session(settings, service.name) as session:
+                if not await _started(session):
+                    continue
                 query = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
                 pending = int((await session.exec(query)).one())
         except DBAPIError:
@@ -60,17 +72,20 @@ async def verify(settings: Settings, *, stuck_after: timedelta | None = None) ->
         (s, v) for s in services() if (v := s.load("verify")) is not None
     ]
     facts: dict[str, Any] = {}
+    started: list[Verification] = []
     for service, verification in declared:
         try:
             async with _session(settings, service.name) as session:
-                facts |= await verification.collect(session)
+                if await _started(session):
+                    facts |= await verification.collect(session)
+                    started.append(verification)
         except DBAPIError:
             if service.kind == "worker":
                 raise
             # this deployment has no gateway database (yet): it accepts nothing
     found = [
         finding
-        for _, verification in declared
+        for verification in started
         if verification.check is not None
         for finding in verification.check(facts, settings, stuck_after)
     ]
