@@ -74,3 +74,13 @@ def test_a_successful_trial_closes_it_for_everyone() -> None:
     assert breaker.state == "closed"
     breaker.before_call()
     breaker.before_call()
+
+
+def test_a_trial_that_ends_without_a_verdict_lets_the_next_call_try() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, reset_s=5, clock=clock)
+    failed_times(breaker, 1)
+    clock.now = 5.0
+    breaker.before_call()
+    breaker.released()  # e.g. the handler was cancelled mid-call
+    breaker.before_call()

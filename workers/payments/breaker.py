@@ -54,6 +54,10 @@ class CircuitBreaker:
         """The call got an answer: close."""
         self._failed, self._opened_at, self._trial = 0, None, False
 
+    def released(self) -> None:
+        """The call ended without a verdict (cancelled): another trial may go."""
+        self._trial = False
+
     def failed(self) -> None:
         """The call got no usable answer: count it, and (re)open at the threshold."""
         self._failed += 1

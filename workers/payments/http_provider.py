@@ -69,11 +69,20 @@ class HttpCardProvider(CardProvider):
         self.breaker.before_call()
         try:
             response = await send()
-            entry = read_answer(response)
-        except (httpx.TransportError, Ambiguous) as exc:
+        except httpx.TransportError as exc:
             self.breaker.failed()
             raise ProviderUnreachable(f"card provider: {type(exc).__name__}: {exc}") from exc
-        self.breaker.succeeded()
+        except BaseException:  # cancelled mid-call: no verdict on the provider
+            self.breaker.released()
+            raise
+        try:
+            entry = read_answer(response)
+        except Ambiguous as exc:
+            self.breaker.failed()
+            raise ProviderUnreachable(str(exc)) from exc
+        finally:
+            if response.status_code < 500:  # it answered, even if to refuse
+                self.breaker.succeeded()
         return entry
 
     async def lookup(self, key: str) -> dict[str, Any] | None:
