@@ -18,6 +18,7 @@ from contracts.registry import default_registry
 from contracts.topology import exchange_for, routing_key_for
 from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
+from tests.support.card_provider import start_provider
 from tests.support.harness import Process, consumer_ready, wait_for
 from tests.support.roles import consumer_of
 from workers.ops.readiness import http_probe
@@ -60,21 +61,30 @@ class System:
             **fields,
         )
 
-    async def start(self, *services: str) -> None:
-        """Start workers (all of them by default) and wait until each consumes."""
-        names = services or WORKERS
-        started = [
-            Process(
-                "workers.cli",
-                self.env(),
-                args=["worker", name],
-                probe=consumer_ready(self.amqp_url, service(name).queue, f"{name}-worker"),
-            )
-            for name in names
-        ]
-        for name, process in zip(names, started, strict=True):
-            self.processes[name] = self.processes_seen[name] = process
-        await asyncio.gather(*(p.ready(60) for p in started))
+    async def start(self, *services: str, copies: int = 1) -> None:
+        """Start workers (all of them by default) and wait until each consumes.
+
+        With `copies`, each service runs that many instances: `orders`, `orders#2`, ...; the
+        first copies start alone, since two processes creating one database's tables at once
+        can collide (`CREATE TABLE` is not atomic with its existence check on PostgreSQL).
+        """
+        for copy in range(1, copies + 1):
+            names = [name if copy == 1 else f"{name}#{copy}" for name in services or WORKERS]
+            started = [self._worker(name.partition("#")[0]) for name in names]
+            for name, process in zip(names, started, strict=True):
+                self.processes[name] = self.processes_seen[name] = process
+            await asyncio.gather(*(p.ready(60) for p in started))
+
+    def _worker(self, name: str) -> Process:
+        probe = consumer_ready(self.amqp_url, service(name).queue, f"{name}-worker")
+        return Process("workers.cli", self.env(), args=["worker", name], probe=probe)
+
+    async def start_provider(self, db_url: str, **behaviour: str) -> str:
+        """Start the card provider service; workers started afterwards call it. Its URL."""
+        process, url = await start_provider(db_url, **behaviour)
+        self.processes["provider"] = self.processes_seen["provider"] = process
+        self.extra_env["WARREN_PAYMENT_PROVIDER_URL"] = url
+        return url
 
     async def start_gateway(self, port: int, broker_url: str | None = None, **env: str) -> Process:
         """Start the HTTP gateway and wait until /readyz answers."""
@@ -87,9 +97,16 @@ class System:
         return await process.ready(60)
 
     def stop(self, service: str) -> Process:
-        """Stop one worker for good (SIGKILL): as if its machine vanished."""
+        """Stop one process for good (SIGKILL): as if its machine vanished."""
         process = self.processes.pop(service)
         process.kill()
+        return process
+
+    def restart(self, name: str) -> Process:
+        """Kill one worker instance (SIGKILL) and start it again (`ready()` waits for it)."""
+        self.stop(name)
+        process = self._worker(name.partition("#")[0])
+        self.processes[name] = self.processes_seen[name] = process
         return process
 
     def stop_all(self) -> None:
