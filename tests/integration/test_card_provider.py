@@ -140,3 +140,43 @@ async def test_an_unreachable_provider_is_an_infrastructure_failure_and_opens_th
     with pytest.raises(CircuitOpen):  # refused without a call
         await client.refund(uuid4())
     assert breaker.state == "open"
+
+
+@pytest.fixture(scope="module")
+async def failing_provider_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A provider that answers every charge and refund with 503 (the ledger is not the point)."""
+    db_url = f"sqlite+inline:///{tmp_path_factory.mktemp('failing') / 'ledger.db'}"
+    process, url = await start_provider(db_url, error_rate="1")
+    yield url
+    process.kill()
+
+
+@pytest.fixture(scope="module")
+async def declining_provider_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A provider that declines every charge."""
+    db_url = f"sqlite+inline:///{tmp_path_factory.mktemp('declining') / 'ledger.db'}"
+    process, url = await start_provider(db_url, decline_rate="1")
+    yield url
+    process.kill()
+
+
+async def test_a_provider_error_charges_nothing_and_is_an_infrastructure_failure(
+    failing_provider_url: str,
+) -> None:
+    client = HttpCardProvider(failing_provider_url)
+    order_id = uuid4()
+
+    with pytest.raises(InfrastructureError):
+        await client.capture(order_id, "tok_visa", 700, "EUR")
+
+    assert await ledger(failing_provider_url, order_id) == []
+
+
+async def test_a_decline_rate_declines_and_records_the_decline(declining_provider_url: str) -> None:
+    client = HttpCardProvider(declining_provider_url)
+    order_id = uuid4()
+
+    outcome = await client.capture(order_id, "tok_visa", 700, "EUR")
+
+    assert outcome == Declined("insufficient funds")
+    assert [e["status"] for e in await ledger(declining_provider_url, order_id)] == ["declined"]

@@ -106,7 +106,7 @@ class HttpCardProvider(CardProvider):
         except ProviderUnreachable as exc:
             entry = await self.lookup(key)
             if entry is None:  # not charged yet, or still in flight: retry with the same key
-                raise Ambiguous(f"capture of order {order_id} unsettled: {exc}") from exc
+                raise ProviderUnreachable(f"capture of order {order_id} unsettled: {exc}") from exc
         assert entry is not None
         return charge_outcome(entry)
 
