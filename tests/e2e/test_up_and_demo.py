@@ -6,8 +6,10 @@ import asyncio
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,7 @@ async def test_up_runs_everything_and_the_demo_meets_every_expectation(
         "WARREN_BROKER_URL": e2e_amqp_url,
         "WARREN_VAR_DIR": str(var),
         "WARREN_GATEWAY_PORT": str(free_port()),
+        "WARREN_PROVIDER_PORT": str(free_port()),
         "COLUMNS": "200",
     }
     base = str(free_port_run(WORKER_COUNT))
@@ -86,6 +89,9 @@ async def test_up_runs_everything_and_the_demo_meets_every_expectation(
     assert "all 12 orders reached their expected outcome" in output, output[-6000:]
     for status in ("CONFIRMED", "REJECTED", "CANCELLED"):
         assert re.search(rf"│ +{status} +│", output), f"no {status} row:\n{output[-6000:]}"
-    assert len(re.findall(r"^started \w+ \(pid \d+\)$", output, re.M)) == 1 + WORKER_COUNT
+    # the gateway, the card provider and the workers
+    assert len(re.findall(r"^started \w+ \(pid \d+\)$", output, re.M)) == 2 + WORKER_COUNT
+    with closing(sqlite3.connect(var / "provider.db")) as ledger:  # paid through the provider
+        assert ledger.execute("SELECT count(*) FROM provider_ledger").fetchone()[0] > 0
     assert processes_with(f"WARREN_VAR_DIR={var}\0") == []
     assert "consuming" not in output  # nothing at INFO reached the console

@@ -18,6 +18,7 @@ from contracts.registry import default_registry
 from contracts.topology import exchange_for, routing_key_for
 from outbox.amqp import from_wire
 from outbox.db import create_engine, session_factory
+from tests.support.card_provider import start_provider
 from tests.support.harness import Process, consumer_ready, free_port, wait_for
 from tests.support.roles import consumer_of
 from workers.ops.readiness import http_probe
@@ -93,13 +94,26 @@ class System:
             ),
         )
 
-    async def start(self, *services: str) -> None:
-        """Start workers (all of them by default) and wait until each consumes."""
-        names = services or WORKERS
-        started = [self.worker(name) for name in names]
-        for name, process in zip(names, started, strict=True):
-            self.processes[name] = self.processes_seen[name] = process
-        await asyncio.gather(*(p.ready(60) for p in started))
+    async def start(self, *services: str, copies: int = 1) -> None:
+        """Start workers (all of them by default) and wait until each consumes.
+
+        With `copies`, each service runs that many instances: `orders`, `orders#2`, ... (an
+        HTTP service's copy N on its slot's port); the first copies start alone, so that one
+        process creates a database's tables before the others look for them.
+        """
+        for copy in range(1, copies + 1):
+            names = [name if copy == 1 else f"{name}#{copy}" for name in services or WORKERS]
+            started = [self.worker(name.partition("#")[0], copy - 1) for name in names]
+            for name, process in zip(names, started, strict=True):
+                self.processes[name] = self.processes_seen[name] = process
+            await asyncio.gather(*(p.ready(60) for p in started))
+
+    async def start_provider(self, db_url: str, **behaviour: str) -> str:
+        """Start the card provider service; workers started afterwards call it. Its URL."""
+        process, url = await start_provider(db_url, **behaviour)
+        self.processes["provider"] = self.processes_seen["provider"] = process
+        self.extra_env["WARREN_PAYMENT_PROVIDER_URL"] = url
+        return url
 
     async def start_gateway(self, port: int, broker_url: str | None = None, **env: str) -> Process:
         """Start the HTTP gateway and wait until /readyz answers."""
@@ -112,9 +126,17 @@ class System:
         return await process.ready(60)
 
     def stop(self, service: str) -> Process:
-        """Stop one worker for good (SIGKILL): as if its machine vanished."""
+        """Stop one process for good (SIGKILL): as if its machine vanished."""
         process = self.processes.pop(service)
         process.kill()
+        return process
+
+    def restart(self, name: str) -> Process:
+        """Kill one worker instance (SIGKILL) and start it again (`ready()` waits for it)."""
+        self.stop(name)
+        service_name, _, copy = name.partition("#")
+        process = self.worker(service_name, int(copy or 1) - 1)
+        self.processes[name] = self.processes_seen[name] = process
         return process
 
     def stop_all(self) -> None:

@@ -136,7 +136,9 @@ def _settings_lines(service: Service) -> list[str]:
     lines = [f"# --- {service.name}: its own settings ({service.settings}) ---"]
     for field, info in model.model_fields.items():
         lines += [f"# {info.description}"] if info.description else []
-        lines.append(f"{ENV_PREFIX}{field.upper()}={info.default}")
+        name = f"{ENV_PREFIX}{field.upper()}"
+        # unset by default: commented out, since `NAME=None` would read as the string "None"
+        lines.append(f"# {name}=" if info.default is None else f"{name}={info.default}")
     return lines
 
 

@@ -19,18 +19,42 @@ from workers.ops.readiness import http_probe, worker_probe
 from workers.ops.scale_cmd import run_scaler, scalable
 from workers.ops.supervisor import Child
 from workers.ops.up_session import UpSession, echo
+from workers.provider.settings import ProviderSettings
 from workers.runtime.discovery import worker_names, workers
 
 STOP_MARGIN_S = 10.0
+PROVIDER_URL_VARIABLE = "WARREN_PAYMENT_PROVIDER_URL"
+
+
+def provider_child(settings: Settings, env: dict[str, str], console: Console) -> Child | None:
+    """The card provider service payments will call, unless `env` already names a provider.
+
+    Sets `WARREN_PAYMENT_PROVIDER_URL` in `env` for the children started after it.
+    """
+    if env.get(PROVIDER_URL_VARIABLE):
+        return None
+    env.setdefault("WARREN_PROVIDER_DB_URL", f"sqlite+inline:///{settings.var_dir / 'provider.db'}")
+    provider = ProviderSettings()  # its port and host from this process's environment
+    url = local_url(provider.host, provider.port)
+    env[PROVIDER_URL_VARIABLE] = url
+    return Child(
+        "provider",
+        "workers.provider",
+        [],
+        dict(env),
+        http_probe(f"{url}/healthz"),
+        on_line=echo(console, "provider"),
+    )
 
 
 def plan_children(
     settings: Settings, metrics_port_base: int, json_logs: bool, console: Console
 ) -> list[Child]:
-    """The gateway (on the configured port) and each worker, its metrics on BASE + its number."""
+    """The provider, the gateway (on its port) and each worker, its metrics on BASE + its number."""
     env = {k: v for k, v in os.environ.items() if k != "WARREN_METRICS_PORT"}
     env |= {"WARREN_LOG_JSON": str(json_logs).lower(), "PYTHONUNBUFFERED": "1"}
     env["_TYPER_STANDARD_TRACEBACK"] = "1"  # plain tracebacks read better between prefixed logs
+    provider = provider_child(settings, env, console)
     readyz = local_url(settings.gateway_host, settings.gateway_port) + "/readyz"
     api_ports = api_ports_of(settings, metrics_port_base)
     workers = [
@@ -58,7 +82,7 @@ def plan_children(
         http_probe(readyz),
         on_line=echo(console, "gateway"),
     )
-    return [gateway, *workers]
+    return [*([provider] if provider else []), gateway, *workers]
 
 
 def api_ports_of(settings: Settings, metrics_port_base: int) -> dict[str, int]:
@@ -74,7 +98,13 @@ SAMPLE_ORDER = (
 )
 
 
-def print_banner(console: Console, settings: Settings, api_url: str, metrics_base: int) -> None:
+def print_banner(
+    console: Console,
+    settings: Settings,
+    api_url: str,
+    metrics_base: int,
+    provider_url: str | None = None,
+) -> None:
     """Where everything is, and how to place a first order by hand."""
     key = DEV_API_KEY if DEV_API_KEY_ENTRY in settings.api_keys else "YOUR-API-KEY"
     grid = Table.grid(padding=(0, 2))
@@ -84,6 +114,9 @@ def print_banner(console: Console, settings: Settings, api_url: str, metrics_bas
     for i, name in enumerate(worker_names(), start=1):
         grid.add_row("", f"{name:<9} {local_url(settings.metrics_host, metrics_base + i)}/metrics")
     grid.add_row("data", f"{settings.var_dir}/ (SQLite; stop, then rm -rf it to start afresh)")
+    if provider_url is not None:
+        grid.add_row("card provider", f"{provider_url}/charges  (its ledger; `warren verify`")
+        grid.add_row("", f"reconciles with it given {PROVIDER_URL_VARIABLE}={provider_url})")
     console.rule("[bold green]Warren is up")
     console.print(grid)
     console.print("Place an order, then follow it (GET its Location, e.g. ?wait=10):")
@@ -116,13 +149,14 @@ async def run_up(options: UpOptions, settings: Settings, console: Console) -> in
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     children = plan_children(settings, options.metrics_port_base, options.json_logs, console)
     session = UpSession(children, console, settings.drain_timeout_s + STOP_MARGIN_S)
+    provider_url = children[-1].env.get(PROVIDER_URL_VARIABLE)  # as the workers were told
     session.install_signal_handlers()
     api_url = local_url(settings.gateway_host, settings.gateway_port)
     scaler: asyncio.Task[None] | None = None
     try:
         session.start()
         if await session.unless_stopped(session.ready(options.ready_timeout_s)):
-            print_banner(console, settings, api_url, options.metrics_port_base)
+            print_banner(console, settings, api_url, options.metrics_port_base, provider_url)
             if options.autoscale:
                 scaler = asyncio.create_task(
                     run_scaler(scalable(), ScalePolicy(), base=1, stop=session.stop)

@@ -1,7 +1,8 @@
 """The orders service's part of `warren verify`: every order agrees with stock, money, shipments.
 
-It reads the facts the other services report (`stock_held`, `charges`, `shipments`), never
-their tables: an order's terminal state must match what was held, charged and shipped for it.
+It reads the facts the other services report (`stock_held`, `charges`, `shipments`, and the
+card provider's `provider_ledger` when there is one), never their tables: an order's terminal
+state must match what was held, charged and shipped for it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from config.settings import Settings
 from contracts.orders import OrderStatus
 from outbox.tables import utcnow
+from workers.orders.reconcile import reconcile
 from workers.orders.settings import OrdersSettings
 from workers.orders.tables import CustomerOrder
 from workers.runtime.checks import Facts, Finding, Verification
@@ -79,7 +81,7 @@ def check(facts: Facts, _settings: Settings, stuck_after: timedelta | None) -> l
     found = [
         f for order in facts["orders"].values() for f in check_order(order, facts, stuck_before)
     ]
-    return found + check_orphans(facts)
+    return found + check_orphans(facts) + reconcile(facts)
 
 
 verify = Verification(collect, check)

@@ -1,4 +1,4 @@
-"""The payments composition root: the real card provider unless a test passes a fake."""
+"""The payments composition root: the HTTP card provider when configured, else a simulation."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from typing import Any
 from config.settings import Settings
 from contracts.envelope import Envelope
 from outbox.unit_of_work import UnitOfWork
+from workers.payments.breaker import CircuitBreaker
 from workers.payments.handlers import HANDLERS, PaymentHandler
+from workers.payments.http_provider import HttpCardProvider
 from workers.payments.provider import CardProvider, SimulatedCardProvider
 from workers.payments.service import SERVICE
+from workers.payments.settings import PaymentsSettings
 from workers.payments.tables import PAYMENT_TABLES
 from workers.runtime.consumer import Handler
 from workers.runtime.service import ServiceSpec
@@ -24,11 +27,25 @@ def _bind(handler: PaymentHandler, provider: CardProvider) -> Handler:
     return handle
 
 
+def card_provider(settings: PaymentsSettings) -> CardProvider:
+    """The provider service at the configured URL, or the in-process simulation."""
+    if settings.payment_provider_url is None:
+        return SimulatedCardProvider()
+    breaker = CircuitBreaker(
+        failures=settings.payment_breaker_failures, reset_s=settings.payment_breaker_reset_s
+    )
+    return HttpCardProvider(
+        settings.payment_provider_url,
+        timeout_s=settings.payment_provider_timeout_s,
+        breaker=breaker,
+    )
+
+
 def bootstrap(settings: Settings, provider: CardProvider | None = None) -> ServiceSpec:
     """The payments worker: its queue, its handlers bound to a card provider, its tables."""
-    card_provider = provider if provider is not None else SimulatedCardProvider()
+    chosen = provider if provider is not None else card_provider(PaymentsSettings())
     handlers: dict[str, Handler] = {
-        name: _bind(handler, card_provider) for name, handler in HANDLERS.items()
+        name: _bind(handler, chosen) for name, handler in HANDLERS.items()
     }
     return ServiceSpec(
         name=SERVICE.name,

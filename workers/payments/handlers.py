@@ -87,7 +87,11 @@ async def capture_payment(
             command.order_id, command.token, command.amount_cents, command.currency
         )
         row = _recorded(command, outcome)
-        await _insert(uow, row)
+        await _insert(uow, row)  # a refund's tombstone written meanwhile: retried, see below
+    elif row.status == PaymentStatus.VOIDED:
+        # a refund came first, maybe while this capture's charge was in flight: give it back
+        await provider.refund(command.order_id)
+        logger.info("capture of order {} after its refund: any charge given back", row.order_id)
     else:
         logger.info("payment of order {} already {}; answering again", row.order_id, row.status)
     reply = _capture_reply(row)
@@ -98,19 +102,23 @@ async def capture_payment(
 async def refund_payment(
     envelope: Envelope[RefundPayment], uow: UnitOfWork, provider: CardProvider
 ) -> None:
-    """Refund a captured payment once; before any capture, leave a tombstone that voids it."""
+    """Refund a captured payment once; before any capture, void it at the provider and here."""
     command = envelope.message
     row = await uow.session.get(Payment, command.order_id)
     if row is None:
+        # a capture may be in flight or its answer lost: the provider refunds or voids its key
+        refunded = await provider.refund(command.order_id)
         tombstone = Payment(
-            order_id=command.order_id, status=PaymentStatus.VOIDED, refund_reason=command.reason
+            order_id=command.order_id,
+            status=PaymentStatus.VOIDED,
+            payment_id=refunded,
+            refund_reason=command.reason,
         )
         await _insert(uow, tombstone)
-        logger.info("refund of order {} before any capture: voided", command.order_id)
+        logger.info("refund of order {} before any recorded capture: voided", command.order_id)
         return
     if row.status == PaymentStatus.CAPTURED:
-        assert row.payment_id is not None
-        await provider.refund(row.payment_id, row.amount_cents)
+        await provider.refund(command.order_id)
         row.status = PaymentStatus.REFUNDED
         row.refunded_at = utcnow()
         row.refund_reason = command.reason

@@ -7,7 +7,13 @@ from collections import Counter
 from dataclasses import dataclass
 from uuid import UUID
 
-from workers.payments.model import Approved, ChargeOutcome, Declined, new_payment_id
+from workers.payments.model import (
+    ALREADY_CANCELLED,
+    Approved,
+    ChargeOutcome,
+    Declined,
+    new_payment_id,
+)
 from workers.runtime.errors import TransientError
 
 VISA = "tok_visa"
@@ -15,8 +21,13 @@ DECLINED = "tok_declined"
 FLAKY = "tok_flaky"
 
 
+def capture_key(order_id: UUID) -> str:
+    """The idempotency key of an order's capture: one order is charged at most once."""
+    return f"{order_id}:capture"
+
+
 class CardProvider(ABC):
-    """A card processor. `order_id` is the idempotency key: one order is charged at most once."""
+    """A card processor; every call for an order uses the order's capture key."""
 
     @abstractmethod
     async def capture(
@@ -25,8 +36,11 @@ class CardProvider(ABC):
         """Charge the card, or answer with the earlier charge of this order; may raise Transient."""
 
     @abstractmethod
-    async def refund(self, payment_id: str, amount_cents: int) -> None:
-        """Give back a captured payment; refunding it again changes nothing."""
+    async def refund(self, order_id: UUID) -> str | None:
+        """Give back what the order's capture charged (its payment id), or void the key if nothing.
+
+        Refunding again changes nothing; a capture arriving after a void is declined.
+        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +63,7 @@ class SimulatedCardProvider(CardProvider):
     def __init__(self, *, flaky_failures: int = 2) -> None:
         self.flaky_failures = flaky_failures
         self.charges: dict[UUID, Charge] = {}
-        self.refunds: dict[str, int] = {}
+        self.refunds: dict[UUID, str | None] = {}
         self._attempts: Counter[UUID] = Counter()
 
     async def capture(
@@ -57,6 +71,8 @@ class SimulatedCardProvider(CardProvider):
     ) -> ChargeOutcome:
         """Charge by the rules of the token; a repeated order gets its first charge back."""
         self._attempts[order_id] += 1
+        if order_id in self.refunds:
+            return Declined(ALREADY_CANCELLED)
         if order_id in self.charges:
             return Approved(self.charges[order_id].payment_id)
         if token == FLAKY and self._attempts[order_id] <= self.flaky_failures:
@@ -69,6 +85,7 @@ class SimulatedCardProvider(CardProvider):
             return Approved(charge.payment_id)
         return Declined("card declined" if token == DECLINED else "unknown card")
 
-    async def refund(self, payment_id: str, amount_cents: int) -> None:
-        """Record the refund once; any payment id is accepted (the records die with the process)."""
-        self.refunds.setdefault(payment_id, amount_cents)
+    async def refund(self, order_id: UUID) -> str | None:
+        """Record the refund (or the void) once."""
+        charge = self.charges.get(order_id)
+        return self.refunds.setdefault(order_id, charge.payment_id if charge else None)

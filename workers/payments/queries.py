@@ -18,6 +18,7 @@ class PaymentSummary(NamedTuple):
     status: str
     amount_cents: int
     charged_cents: int
+    payment_id: str | None = None
 
 
 async def payments_by_order(session: AsyncSession) -> dict[UUID, PaymentSummary]:
@@ -25,7 +26,10 @@ async def payments_by_order(session: AsyncSession) -> dict[UUID, PaymentSummary]
     rows = (await session.exec(select(Payment))).all()
     return {
         row.order_id: PaymentSummary(
-            row.status, row.amount_cents, charged_cents(row.status, row.amount_cents)
+            row.status,
+            row.amount_cents,
+            charged_cents(row.status, row.amount_cents),
+            row.payment_id,
         )
         for row in rows
     }

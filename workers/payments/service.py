@@ -19,4 +19,5 @@ SERVICE = Service(
     sends=(PaymentCaptured, PaymentDeclined, PaymentRefunded),
     bootstrap="workers.payments.bootstrap:bootstrap",
     verify="workers.payments.checks:verify",
+    settings="workers.payments.settings:PaymentsSettings",
 )

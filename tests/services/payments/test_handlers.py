@@ -39,7 +39,7 @@ class UnavailableProvider(CardProvider):
     ) -> ChargeOutcome:
         raise TransientError("card provider unavailable")
 
-    async def refund(self, payment_id: str, amount_cents: int) -> None:
+    async def refund(self, order_id: UUID) -> str | None:
         raise TransientError("card provider unavailable")
 
 
@@ -185,7 +185,7 @@ async def test_a_refund_after_capture_refunds_once_even_when_asked_twice(
 
     row = await worker.payment(order_id)
     assert row is not None and row.status == "refunded" and row.refunded_at is not None
-    assert provider.refunds == {row.payment_id: 4200}
+    assert provider.refunds == {order_id: row.payment_id}
     refunds = worker.events(PaymentRefunded)
     assert [(r.payment_id, r.amount_cents) for r in refunds] == [(row.payment_id, 4200)] * 2
     async with worker.sessions() as session:
@@ -267,3 +267,21 @@ async def test_the_conservation_view_counts_only_money_still_held(
         declined: ("declined", 0),
     }
     assert total == 1000
+
+
+async def test_a_refund_after_a_charge_whose_record_was_lost_gives_the_money_back(
+    worker: PaymentsWorker, provider: SimulatedCardProvider
+) -> None:
+    order_id = uuid4()
+    await worker.deliver(capture(order_id), commit=False)  # charged, then the worker died
+
+    await worker.deliver(refund(order_id))  # before the capture's redelivery
+    await worker.deliver(capture(order_id))
+
+    row = await worker.payment(order_id)
+    assert row is not None and row.status == "voided"
+    assert provider.refunds == {order_id: provider.charges[order_id].payment_id}
+    assert row.payment_id == provider.charges[order_id].payment_id
+    assert [r.reason for r in worker.events(PaymentDeclined)] == [ALREADY_CANCELLED]
+    async with worker.sessions() as session:
+        assert await total_charged_cents(session) == 0

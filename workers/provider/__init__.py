@@ -1,0 +1,1 @@
+"""The card provider: an HTTP service of our own, the outside world to payments (not a worker)."""
