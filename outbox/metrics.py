@@ -36,3 +36,8 @@ OUTBOX_DELETED = Counter(
     "Published outbox rows and old inbox rows deleted by retention.",
     ["service", "table"],
 )
+RELAY_PAUSED = Gauge(
+    "warren_relay_paused",
+    "1 while the relay cannot reach its database or the broker and backs off.",
+    ["service"],
+)

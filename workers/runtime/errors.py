@@ -9,3 +9,7 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """Retrying cannot help (a bug or an impossible request): dead-letter at once."""
+
+
+class InfrastructureError(Exception):
+    """A dependency is down (database, broker, a remote service): not this message's fault; pause, don't retry-count."""
