@@ -31,7 +31,14 @@ from outbox.db import session_factory
 from outbox.relay import Relay
 from outbox.tables import utcnow
 from workers.runtime.consumer import Consumer
-from workers.runtime.edge import edge_broker, router_for, start_edge, stop_edge
+from workers.runtime.edge import (
+    edge_broker,
+    pause_edge,
+    resume_edge,
+    router_for,
+    start_edge,
+    stop_edge,
+)
 from workers.runtime.service import ServiceSpec, declare_topology
 from workers.runtime.tracing import Spans
 
@@ -58,6 +65,7 @@ class Messaging:
         self._settings, self._engine, self._notifier = settings, engine, notifier
         self._spans = spans
         self._relay: Relay | None = None
+        self._consumer: Consumer | None = None
         self._connection: AbstractRobustConnection | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -70,6 +78,14 @@ class Messaging:
             return False
         transport = getattr(connection, "transport", None)  # None while a robust one reconnects
         return transport is not None and not transport.connection.is_closed
+
+    @property
+    def paused(self) -> dict[str, bool]:
+        """Which background parts wait out an outage right now (database or broker down)."""
+        return {
+            "consumer": self._consumer is not None and self._consumer.pause.paused,
+            "relay": self._relay is not None and self._relay.paused,
+        }
 
     def wake(self) -> None:
         """An order was committed: publish it now if we can."""
@@ -120,6 +136,9 @@ class Messaging:
         )
         broker = edge_broker(self._settings, f"{SERVICE.name}-api")
         broker.include_router(router_for(spec, consumer))
+        consumer.pause.on_pause = lambda: pause_edge(broker)
+        consumer.pause.on_resume = lambda: resume_edge(broker)
+        self._consumer = consumer
         await start_edge(broker, consumer)
         relay_task = asyncio.create_task(self._relay.run(self._stop))
         housekeeping = asyncio.create_task(self._expire_idempotency_keys())

@@ -221,8 +221,10 @@ async def readyz(request: Request) -> dict[str, str]:
     """Ready when the database answers; the broker may be away (orders wait in the outbox)."""
     async with request.app.state.read_engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
-    broker = "connected" if request.app.state.messaging.connected else "unavailable"
-    return {"status": "ready", "database": "ok", "broker": broker}
+    messaging = request.app.state.messaging
+    broker = "connected" if messaging.connected else "unavailable"
+    parts = {part: "paused" if paused else "running" for part, paused in messaging.paused.items()}
+    return {"status": "ready", "database": "ok", "broker": broker, **parts}
 
 
 @public_metrics.get("/metrics")

@@ -52,3 +52,8 @@ BROKER_PAUSE_SECONDS = Histogram(
     ["role"],
     buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
 )
+RELAY_PAUSED = Gauge(
+    "warren_relay_paused",
+    "1 while the relay cannot reach its database or the broker and backs off.",
+    ["service"],
+)

@@ -37,6 +37,7 @@ from outbox.metrics import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISH_SECONDS,
     OUTBOX_PUBLISHED,
+    RELAY_PAUSED,
 )
 from outbox.retention import RetentionJob
 from outbox.tables import OUTBOX, OutboxMessage, RelayLease, UtcDateTime, utcnow
@@ -44,8 +45,8 @@ from outbox.unroutable import Unroutable, report_unroutable
 
 LEASE_NAME = "relay"
 # A failed row waits 0.5-1 s, then twice as long each time, at most a minute; the relay loop
-# itself, after an outage of the broker or database, at most 10 s.
-ROW_BACKOFF_BASE_S, ROW_BACKOFF_CAP_S, LOOP_BACKOFF_CAP_S = 1.0, 60.0, 10.0
+# itself, after an outage of the broker or database, at most 5 s (it is paused meanwhile).
+ROW_BACKOFF_BASE_S, ROW_BACKOFF_CAP_S, LOOP_BACKOFF_CAP_S = 1.0, 60.0, 5.0
 
 # Built once, run with parameters (see outbox.db.rows).
 _DUE = (
@@ -89,6 +90,7 @@ class Relay:
         self._holder = connection_name(f"{service}-relay")
         self._lease_until = 0.0
         self._retention = RetentionJob(service, engine, settings)
+        self.paused = False  # backing off after a failed round (database or broker down)
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
@@ -105,10 +107,20 @@ class Relay:
                     await self.record_stats()
                     await self._retention.maybe_run()
                     last_stats = time.monotonic()
-                failures = 0
+                if failures:
+                    logger.warning(
+                        "relay {} resumed after {} failed rounds", self.service, failures
+                    )
+                    RELAY_PAUSED.labels(self.service).set(0)
+                failures, self.paused = 0, False
             except Exception as exc:  # the relay must outlive any broker or database outage
                 failures += 1
-                logger.warning("relay {} failed ({}): {}", self.service, type(exc).__name__, exc)
+                if failures == 1:
+                    logger.warning(
+                        "relay {} paused: {}: {}", self.service, type(exc).__name__, str(exc)[:200]
+                    )
+                RELAY_PAUSED.labels(self.service).set(1)
+                self.paused = True
                 await _sleep_or_stop(
                     stop, retry_delay(failures, base_s=ROW_BACKOFF_BASE_S, cap_s=LOOP_BACKOFF_CAP_S)
                 )

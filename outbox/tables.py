@@ -86,7 +86,18 @@ class RelayLease(SQLModel, table=True):
     expires_at: datetime = _ts(nullable=False)
 
 
-MESSAGING_TABLES = (OutboxMessage, InboxMessage, RelayLease)
+class CrashJournal(SQLModel, table=True):
+    """A redelivered message being handled alone; a redelivery that finds it killed its worker."""
+
+    __tablename__ = "crash_journal"
+
+    consumer: str = Field(primary_key=True, max_length=255)
+    message_id: str = Field(primary_key=True, max_length=255)
+    crashes: int = Field(default=0)  # times a worker died while handling it alone
+    started_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+MESSAGING_TABLES = (OutboxMessage, InboxMessage, RelayLease, CrashJournal)
 
 
 def core_table(model: type[SQLModel]) -> Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,4 +96,41 @@ async def test_a_message_that_kills_its_worker_every_time_ends_in_the_dlq_by_del
     [dead] = await kit.drain_queue(kit.dlq)
     assert dead.headers["x-first-death-reason"] == "delivery_limit"
     assert order in dead.body.decode()
+    assert await kit.ready_count(kit.queue) == 0
+
+
+@pytest.mark.parametrize("backend", DEFAULT_BACKENDS)
+async def test_a_worker_killing_message_among_100_good_ones_dead_letters_only_itself(
+    kit: ProbeKit,
+) -> None:
+    # given a killer among 100 good messages, in the first prefetch window of a frozen worker
+    worker, deaths = await kit.start(WARREN_PREFETCH="32"), 0
+    worker.proc.send_signal(signal.SIGSTOP)
+    try:
+        good = await kit.place_many("ok", 10)
+        killer = await kit.place("crash")
+        good += await kit.place_many("ok", 90)
+    finally:
+        worker.proc.send_signal(signal.SIGCONT)
+
+    # when the worker is started again each time it dies
+    async def settled_or_dead() -> str | None:
+        if worker.proc.poll() is not None:
+            return "dead"
+        settled = await kit.distinct_effects() == 100 and await kit.ready_count(kit.dlq) == 1
+        return "settled" if settled else None
+
+    while await wait_for(settled_or_dead, timeout=120, what="a death or the end") == "dead":
+        deaths += 1
+        assert deaths <= 6, "the killer was never convicted"
+        worker = kit.spawn(WARREN_PREFETCH="32")
+
+    # then only the killer is dead-lettered, as a crash loop, and each good one applied once
+    [dead] = await kit.drain_queue(kit.dlq)
+    print(f"deaths {deaths}, dead-lettered 1 ({dead.headers.get('failure-reason')})")
+    assert killer in dead.body.decode()
+    assert dead.headers["failure-reason"] == "crash-loop"
+    assert dead.headers["original-queue"] == kit.queue
+    assert await kit.effects() == 100
+    assert await kit.effects(killer) == 0
     assert await kit.ready_count(kit.queue) == 0

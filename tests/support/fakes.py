@@ -66,6 +66,7 @@ class FakeDelivery:
     content_encoding: str | None = None
     priority: int | None = None
     reply_to: str | None = None
+    redelivered: bool = False
     channel: FakeChannel = field(default_factory=FakeChannel)
     settled: list[str] = field(default_factory=list)  # "ack", "requeue" or "reject", in order
 

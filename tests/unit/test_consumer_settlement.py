@@ -22,13 +22,14 @@ from contracts.orders import PlaceOrder
 from contracts.registry import default_registry
 from contracts.topology import DEAD_LETTER_EXCHANGE, DELAY_PREFIX
 from outbox.db import session_factory
-from outbox.tables import InboxMessage, OutboxMessage
+from outbox.tables import CrashJournal, InboxMessage, OutboxMessage
 from outbox.unit_of_work import UnitOfWork
 from tests.contracts.samples import sample
 from tests.support.fakes import FakeChannel, FakeDelivery, RecordingPublisher, RefusingPublisher
 from workers.runtime.consumer import Consumer
 from workers.runtime.errors import PermanentError, TransientError
 from workers.runtime.failures import RETRY_ATTEMPT
+from workers.runtime.isolation import CRASHES_TO_CONVICT, CrashJournals
 
 QUEUE = "billing.invoices"
 Journal = list[str]
@@ -251,3 +252,35 @@ async def test_messages_that_arrive_together_commit_in_one_batch(
     assert all(fake.settled == ["ack"] for fake in fakes)
     assert len(commits) == 1 and script.calls == {"ok": 5}
     assert await count(engine, InboxMessage) == 5
+
+
+async def test_a_redelivery_that_killed_workers_alone_is_dead_lettered_as_a_crash_loop(
+    make_consumer: Callable[..., tuple[Consumer, Script]], engine: AsyncEngine, journal: Journal
+) -> None:
+    publisher = JournalPublisher(journal)
+    consumer, script = make_consumer(publisher)
+    again = delivery("ok", journal, redelivered=True)
+
+    # given two workers died handling this redelivery alone (their journal rows outlived them)
+    for _ in range(CRASHES_TO_CONVICT):
+        await CrashJournals(QUEUE, session_factory(engine)).begin(again.message_id or "")
+    # when it comes back once more
+    await consumer.handle(again.incoming())
+
+    # then it is dead-lettered as a crash loop without running again, and the journal forgets it
+    assert journal == [f"publish {DEAD_LETTER_EXCHANGE}", "ack"]
+    assert publisher.sent[0][2].headers["failure-reason"] == "crash-loop"
+    assert script.calls == {}
+    assert await count(engine, CrashJournal) == 0
+
+
+async def test_a_redelivery_runs_alone_and_leaves_no_journal_row(
+    make_consumer: Callable[..., tuple[Consumer, Script]], engine: AsyncEngine, journal: Journal
+) -> None:
+    consumer, script = make_consumer()
+
+    await consumer.handle(delivery("ok", journal, redelivered=True).incoming())
+
+    assert journal == ["ack"]
+    assert script.calls == {"ok": 1}
+    assert await count(engine, CrashJournal) == 0

@@ -40,3 +40,13 @@ def test_a_sqlite_driver_the_async_engines_cannot_run_is_refused_naming_the_two_
     with pytest.raises(ValueError, match=r"sqlite\+inline:///PATH .* sqlite\+aiosqlite:///PATH"):
         create_engine(f"{driver}:///{tmp_path / 'refused' / 'x.db'}")
     assert not (tmp_path / "refused").exists()
+
+
+@pytest.mark.parametrize("driver", ["inline", "aiosqlite"])
+async def test_sqlite_commits_are_durable_before_they_return(tmp_path: Path, driver: str) -> None:
+    # synchronous=FULL in WAL mode: each commit is fsynced, so a power loss keeps it
+    engine = create_engine(f"sqlite+{driver}:///{tmp_path / 'durable.db'}")
+    async with engine.connect() as connection:
+        level = (await connection.exec_driver_sql("PRAGMA synchronous")).scalar()
+    await engine.dispose()
+    assert level == 2  # 0 OFF, 1 NORMAL, 2 FULL

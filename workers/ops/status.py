@@ -32,6 +32,15 @@ class ServiceStatus:
     in_rate: float
     out_rate: float
 
+    @property
+    def state(self) -> str:
+        """`paused`: its workers hold deliveries but consume nothing (an outage, see operations)."""
+        if not self.processes:
+            return "stopped"
+        if not self.consumers:
+            return "paused" if self.unacked else "starting"
+        return "running"
+
 
 def _rate(queue: dict[str, Any], stat: str) -> float:
     return float(
@@ -47,6 +56,8 @@ async def snapshot(settings: Settings) -> list[ServiceStatus]:
             ((c.get("client_properties") or {}).get("connection_name") or "")
             for c in await api.connections()
         ]
+        # the consumer list follows each consume and cancel; a queue's own count lags behind
+        consuming = Counter((c.get("queue") or {}).get("name") for c in await api.consumers())
     processes = Counter(
         name.split("@", 1)[0].removesuffix("-worker").removesuffix("-api") for name in names
     )
@@ -58,7 +69,7 @@ async def snapshot(settings: Settings) -> list[ServiceStatus]:
                 service=sub.service,
                 queue=sub.queue,
                 processes=processes.get(sub.service, 0),
-                consumers=int(queue.get("consumers") or 0),
+                consumers=consuming.get(sub.queue, 0),
                 ready=int(queue.get("messages_ready") or 0),
                 unacked=int(queue.get("messages_unacknowledged") or 0),
                 dead_letters=int(queues.get(dead_letter_queue(sub.queue), {}).get("messages") or 0),
@@ -75,6 +86,7 @@ def render(rows: list[ServiceStatus]) -> Table:
     for column in (
         "service",
         "queue",
+        "state",
         "processes",
         "consumers",
         "ready",
@@ -83,12 +95,14 @@ def render(rows: list[ServiceStatus]) -> Table:
         "in/s",
         "acked/s",
     ):
-        table.add_column(column, justify="left" if column in {"service", "queue"} else "right")
+        left = column in {"service", "queue", "state"}
+        table.add_column(column, justify="left" if left else "right")
     for r in rows:
         dlq = f"[red]{r.dead_letters}[/red]" if r.dead_letters else "0"
         table.add_row(
             r.service,
             r.queue,
+            f"[yellow]{r.state}[/yellow]" if r.state == "paused" else r.state,
             str(r.processes),
             str(r.consumers),
             str(r.ready),

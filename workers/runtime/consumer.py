@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
@@ -44,6 +44,9 @@ from outbox.unit_of_work import UnitOfWork
 from workers.runtime import metrics, tracing
 from workers.runtime.batch import Batches
 from workers.runtime.decisions import is_permanent, split_batch
+from workers.runtime.failures import FailureReason
+from workers.runtime.isolation import CRASHES_TO_CONVICT, CrashJournals, WorkerCrashed
+from workers.runtime.outages import Pause, is_infrastructure
 from workers.runtime.routing import FailureRouter
 
 _CLAIM = insert(INBOX)  # built once: the inbox claim of one message or of a batch
@@ -112,6 +115,8 @@ class Consumer:
             permanent=permanent_errors,
         )
         self._inflight: set[asyncio.Task[Any]] = set()
+        self.pause = Pause(queue)
+        self._journal = CrashJournals(queue, sessions)
         batch_size = min(settings.handler_batch_size, settings.prefetch)
         self._batches: Batches[Delivery, Result] = Batches(self._run_batch, batch_size)
 
@@ -145,19 +150,61 @@ class Consumer:
 
     async def handle(self, incoming: AbstractIncomingMessage) -> None:
         """Handle one delivery and settle it: ack, or route its failure, exactly once."""
+        if incoming.redelivered and incoming.message_id:  # it may have killed a worker
+            async with self._journal.alone:
+                outcome = await self._settle_alone(incoming, incoming.message_id)
+        else:
+            outcome = await self._settle(incoming)
+        metrics.HANDLED.labels(self.queue, incoming.type or "<none>", outcome).inc()
+
+    async def _settle(self, incoming: AbstractIncomingMessage, alone: bool = False) -> str:
         type_name = incoming.type or "<none>"
         try:
             envelope = self._decode(incoming)
-            outcome, elapsed = await self._batches.submit((incoming, envelope))
+            outcome, elapsed = await self._until_through((incoming, envelope), alone)
         except Exception as exc:
-            outcome = await self._failures.route(incoming, exc)
+            return await self._failures.route(incoming, exc, self.pause)
+        crashpoint("worker-after-commit")
+        await incoming.ack()  # if the channel is gone, the redelivery meets the inbox
+        metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(elapsed)
+        with logger.contextualize(**_context(envelope)):
+            logger.debug("{} {} in {:.1f} ms", outcome, incoming.type, elapsed * 1000)
+        return outcome
+
+    async def _settle_alone(self, incoming: AbstractIncomingMessage, message_id: str) -> str:
+        """A redelivery, alone under the crash journal (`isolation.py`): run, or convict it."""
+        try:
+            crashes = await self._journal.begin(message_id)
+        except Exception as exc:  # no journal (an outage): handled like any delivery
+            logger.warning("crash journal unavailable ({}); handling {}", exc, message_id)
+            return await self._settle(incoming, alone=True)
+        if crashes >= CRASHES_TO_CONVICT and not await self._journal.handled(message_id):
+            crashed = WorkerCrashed(f"a worker died {crashes} times handling it alone")
+            outcome = await self._failures.route(
+                incoming, crashed, self.pause, FailureReason.CRASH_LOOP
+            )
         else:
-            crashpoint("worker-after-commit")
-            await incoming.ack()  # if the channel is gone, the redelivery meets the inbox
-            metrics.HANDLER_SECONDS.labels(self.queue, type_name).observe(elapsed)
-            with logger.contextualize(**_context(envelope)):
-                logger.debug("{} {} in {:.1f} ms", outcome, incoming.type, elapsed * 1000)
-        metrics.HANDLED.labels(self.queue, type_name, outcome).inc()
+            outcome = await self._settle(incoming, alone=True)
+        with suppress(Exception):  # a row left behind costs a later redelivery one count
+            await self._journal.end(message_id)
+        return outcome
+
+    async def _until_through(self, delivery: Delivery, alone: bool = False) -> Result:
+        """Handle a delivery, holding it through any outage: an outage costs it no attempt."""
+        while True:
+            async with self.pause.attempt():
+                try:
+                    result = await (
+                        self._alone(*delivery) if alone else self._batches.submit(delivery)
+                    )
+                except Exception as exc:
+                    if not is_infrastructure(exc):
+                        await self.pause.succeeded()  # the dependencies answered
+                        raise
+                    await self.pause.failed(exc)
+                    continue
+            await self.pause.succeeded()
+            return result
 
     async def _run_batch(self, deliveries: list[Delivery]) -> list[Result | Exception]:
         """Handle deliveries in one transaction; on a failure, split as `split_batch` decides.
@@ -172,6 +219,8 @@ class Consumer:
         try:
             await self._process_together(deliveries)
         except _HandlerFailed as failed:
+            if is_infrastructure(failed.error):
+                return [failed.error] * len(deliveries)
             outcomes: list[Result | Exception] = []
             for part in split_batch(deliveries, failed.index):
                 if part[0] is deliveries[failed.index]:
@@ -180,6 +229,8 @@ class Consumer:
                     outcomes += await self._run_batch(list(part))
             return outcomes
         except Exception as exc:
+            if is_infrastructure(exc):  # not one message's fault: every one of them waits
+                return [exc] * len(deliveries)
             logger.warning("a batch of {} failed ({!r}); handling each alone", len(deliveries), exc)
             return [await _outcome(self._alone(*part[0])) for part in split_batch(deliveries, None)]
         elapsed = time.perf_counter() - started
@@ -221,6 +272,8 @@ class Consumer:
                     return await self._process(traced), time.perf_counter() - started
                 except Exception as exc:
                     failed = exc
+            if is_infrastructure(failed):  # no immediate retries: the consumer pauses
+                raise failed
             outcome = await self._process_with_immediate_retries(traced, failed)
         return outcome, time.perf_counter() - started
 
@@ -266,7 +319,9 @@ class Consumer:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(1 + self._settings.immediate_retries),
             wait=wait_random_exponential(multiplier=self._settings.immediate_retry_base_s, max=2),
-            retry=retry_if_exception(lambda exc: not is_permanent(exc, self._permanent)),
+            retry=retry_if_exception(
+                lambda exc: not is_permanent(exc, self._permanent) and not is_infrastructure(exc)
+            ),
             before_sleep=count,
             reraise=True,
         )

@@ -39,7 +39,15 @@ if TYPE_CHECKING:
     from workers.runtime.consumer import Consumer
     from workers.runtime.service import ServiceSpec
 
-__all__ = ["bound_contracts", "edge_broker", "router_for", "start_edge", "stop_edge"]
+__all__ = [
+    "bound_contracts",
+    "edge_broker",
+    "pause_edge",
+    "resume_edge",
+    "router_for",
+    "start_edge",
+    "stop_edge",
+]
 
 Deliver = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
@@ -152,3 +160,27 @@ async def stop_edge(broker: RabbitBroker, consumer: Consumer, timeout: float) ->
         await subscriber.stop()
     await consumer.drain(timeout)
     await broker.stop()
+
+
+async def pause_edge(broker: RabbitBroker) -> None:
+    """Cancel every consumer, keeping the channel and so the deliveries in hand, unsettled.
+
+    FastStream's own `stop()` would wait for the deliveries in hand (the very ones an outage holds)
+    and drop those that arrive meanwhile; cancelling the aio-pika consumer does neither.
+    """
+    for subscriber in broker.subscribers:
+        edge: Any = subscriber
+        queue, tag = edge._queue_obj, edge._consumer_tag
+        if queue is not None and tag is not None and not queue.channel.is_closed:
+            await queue.cancel(tag)
+            edge._consumer_tag = None
+
+
+async def resume_edge(broker: RabbitBroker) -> None:
+    """Consume again with every subscriber `pause_edge` cancelled."""
+    for subscriber in broker.subscribers:
+        edge: Any = subscriber
+        if edge._queue_obj is not None and edge._consumer_tag is None:
+            edge._consumer_tag = await edge._queue_obj.consume(
+                edge.consume, no_ack=False, arguments=edge.consume_args
+            )

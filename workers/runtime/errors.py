@@ -12,4 +12,7 @@ class PermanentError(Exception):
 
 
 class InfrastructureError(Exception):
-    """A dependency is down (database, broker, a remote service): not this message's fault; pause, don't retry-count."""
+    """A dependency is down (database, broker, a remote service): not this message's fault.
+
+    The runtime pauses instead of counting a retry against the message.
+    """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HANDLED = Counter(
     "warren_messages_handled_total",
@@ -35,4 +35,14 @@ BATCH_SIZE = Histogram(
     "Messages handled together in one transaction (batches of two or more).",
     ["queue"],
     buckets=(2, 4, 8, 16, 32, 64, 128),
+)
+PAUSED = Gauge(
+    "warren_consumer_paused",
+    "1 while the consumer is paused by an infrastructure outage (database or broker down).",
+    ["queue"],
+)
+PAUSES = Counter(
+    "warren_consumer_pauses_total",
+    "Times the consumer paused on an infrastructure outage.",
+    ["queue"],
 )

@@ -1,7 +1,8 @@
 """Carries out a failed message's route (`decisions.route_failure`): copy, confirm, then ack.
 
 Every copy (retry or dead letter) is confirmed by the broker before the original is acked; when
-the broker refuses the copy, the original is requeued so that nothing is lost.
+the broker refuses the copy, the original is requeued so that nothing is lost; during an outage
+(`outages.py`) it is held instead, and the copy tried again when the consumer's probe gets through.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from config.settings import Settings
 from contracts.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
 from outbox.amqp import ConfirmedPublisher, persistent_copy
 from workers.runtime import metrics
-from workers.runtime.decisions import DeadLetter, RetryLater, route_failure
+from workers.runtime.decisions import DeadLetter, RetryLater, Route, route_failure
 from workers.runtime.delay import Scheduler
 from workers.runtime.failures import (
     RETRY_ATTEMPT,
+    FailureReason,
     dead_letter_headers,
     failure_headers,
     retry_attempt,
 )
+from workers.runtime.outages import Pause, is_infrastructure
 
 
 class FailureRouter:
@@ -43,22 +46,52 @@ class FailureRouter:
         self._settings = settings
         self._permanent = permanent
 
-    async def route(self, incoming: AbstractIncomingMessage, exc: Exception) -> str:
-        """Route the failure and settle the delivery; the outcome for the metrics."""
-        decision = route_failure(
-            exc, retry_attempt(incoming.headers), self._settings, self._permanent
+    async def route(
+        self,
+        incoming: AbstractIncomingMessage,
+        exc: Exception,
+        pause: Pause | None = None,
+        reason: FailureReason | None = None,
+    ) -> str:
+        """Route the failure (to the DLQ at once with `reason`) and settle the delivery.
+
+        A copy the broker refuses during an outage is held and tried again through `pause`.
+        The outcome is for the metrics.
+        """
+        decision: Route = (
+            DeadLetter(reason)
+            if reason is not None
+            else route_failure(
+                exc, retry_attempt(incoming.headers), self._settings, self._permanent
+            )
         )
-        try:
-            if isinstance(decision, RetryLater):
-                await self._retry_later(incoming, exc, decision)
-                return "retried"
-            await self._dead_letter(incoming, exc, decision)
-            return "dead-lettered"
-        except Exception as routing_error:  # the broker refused the copy: keep the original
-            logger.error("could not route failure of {}: {}", incoming.message_id, routing_error)
-            if not incoming.channel.is_closed:
-                await incoming.reject(requeue=True)
-            return "requeued"
+        pause = pause or Pause(self.queue)
+        while True:
+            async with pause.attempt():
+                try:
+                    outcome = await self._carry_out(incoming, exc, decision)
+                except Exception as routing_error:
+                    if is_infrastructure(routing_error) and not incoming.channel.is_closed:
+                        await pause.failed(routing_error)
+                        continue
+                    # the broker refused the copy for good: keep the original
+                    logger.error(
+                        "could not route failure of {}: {}", incoming.message_id, routing_error
+                    )
+                    if not incoming.channel.is_closed:
+                        await incoming.reject(requeue=True)
+                    return "requeued"
+            await pause.succeeded()
+            return outcome
+
+    async def _carry_out(
+        self, incoming: AbstractIncomingMessage, exc: Exception, decision: Route
+    ) -> str:
+        if isinstance(decision, RetryLater):
+            await self._retry_later(incoming, exc, decision)
+            return "retried"
+        await self._dead_letter(incoming, exc, decision)
+        return "dead-lettered"
 
     async def _retry_later(
         self, incoming: AbstractIncomingMessage, exc: Exception, retry: RetryLater

@@ -20,7 +20,14 @@ from outbox.relay import Relay
 from outbox.tables import MESSAGING_TABLES
 from workers.runtime.consumer import Consumer, Handler
 from workers.runtime.discovery import subscriptions
-from workers.runtime.edge import edge_broker, router_for, start_edge, stop_edge
+from workers.runtime.edge import (
+    edge_broker,
+    pause_edge,
+    resume_edge,
+    router_for,
+    start_edge,
+    stop_edge,
+)
 from workers.runtime.http import ApiServer
 from workers.runtime.logs import configure_logging
 from workers.runtime.topology import apply_plan, build_plan, only_queues
@@ -104,6 +111,8 @@ async def run_worker(
     )
     broker = edge_broker(settings, f"{spec.name}-worker")
     broker.include_router(router_for(spec, consumer))
+    consumer.pause.on_pause = lambda: pause_edge(broker)
+    consumer.pause.on_resume = lambda: resume_edge(broker)
     relay_stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(relay_stop)) if with_relay else None
     api = (
