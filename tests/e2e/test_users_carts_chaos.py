@@ -146,7 +146,10 @@ async def test_carts_and_accounts_lose_nothing_when_killed_and_stopped(
         await system.start(*(w for w in WORKERS if w not in faulty))
         await asyncio.gather(*(instances.start(n, s) for n in faulty for s in range(INSTANCES)))
         port = free_port()
-        await system.start_gateway(port)
+        # the load is not about rate limits: every client may call as fast as it can
+        await system.start_gateway(
+            port, WARREN_RATE_LIMIT_PER_S="10000", WARREN_RATE_LIMIT_BURST="10000"
+        )
         url = f"http://127.0.0.1:{port}"
         auth = {"Authorization": f"Bearer {DEV_API_KEY}"}
         async with httpx.AsyncClient(base_url=url, headers=auth, timeout=40) as operator:
