@@ -64,7 +64,8 @@ def warren_env(
         "WARREN_DRAIN_TIMEOUT_S": "5",
         "WARREN_OTLP_ENDPOINT": "",
         "WARREN_METRICS_HOST": "127.0.0.1",
-        "WARREN_METRICS_PORT": "0",  # any free port: four workers never clash
+        "WARREN_METRICS_PORT": "0",  # any free port: the workers never clash
+        "WARREN_HTTP_PORT": "0",  # a service's HTTP API too (the bench never calls it)
         "WARREN_GATEWAY_HOST": "127.0.0.1",
         "WARREN_GATEWAY_PORT": str(gateway_port),
         "PYTHONUNBUFFERED": "1",
