@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.database_url("gateway")
-        engine, read_engine = create_engine(url), create_engine(url, read_only=True)
+        engine = create_engine(url, idle_in_transaction_s=settings.relay_lease_s)
+        read_engine = create_engine(url, read_only=True)
         await create_tables(engine, (*MESSAGING_TABLES, *TABLES))
         app.state.metrics_listener = metrics_listener = serve_metrics(settings)
         notifier = app.state.notifier

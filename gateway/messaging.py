@@ -30,6 +30,7 @@ from outbox.backoff import retry_delay
 from outbox.db import session_factory
 from outbox.relay import Relay
 from outbox.tables import utcnow
+from workers.runtime.background import BackgroundTask
 from workers.runtime.consumer import Consumer
 from workers.runtime.edge import (
     edge_broker,
@@ -41,6 +42,8 @@ from workers.runtime.edge import (
 )
 from workers.runtime.service import ServiceSpec, declare_topology
 from workers.runtime.tracing import Spans
+
+EXPIRY_INTERVAL_S = 300.0  # how often old idempotency keys are deleted
 
 
 def status_subscriber(notifier: Notifier) -> ServiceSpec:
@@ -57,7 +60,11 @@ def status_subscriber(notifier: Notifier) -> ServiceSpec:
 
 
 class Messaging:
-    """Connects when it can, then relays the outbox and projects order statuses."""
+    """Connects when it can, then relays the outbox and projects order statuses.
+
+    Two background tasks, each restarted with backoff when it fails: `messaging` (connect,
+    declare, relay and consume) and `idempotency-expiry` (deletes old idempotency keys).
+    """
 
     def __init__(
         self, settings: Settings, engine: AsyncEngine, notifier: Notifier, spans: Spans
@@ -68,7 +75,10 @@ class Messaging:
         self._consumer: Consumer | None = None
         self._connection: AbstractRobustConnection | None = None
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.tasks = (
+            BackgroundTask(SERVICE.name, "messaging", self._messaging, self._stop),
+            BackgroundTask(SERVICE.name, "idempotency-expiry", self._expiry, self._stop),
+        )
 
     @property
     def connected(self) -> bool:
@@ -87,6 +97,14 @@ class Messaging:
             "relay": self._relay is not None and self._relay.paused,
         }
 
+    @property
+    def carrying(self) -> bool:
+        """False while the relay and projection are down after a failed start or a crash.
+
+        An unreachable broker is not such a failure: orders wait in the outbox meanwhile.
+        """
+        return self.tasks[0].healthy
+
     def wake(self) -> None:
         """An order was committed: publish it now if we can."""
         if self._relay is not None:
@@ -94,13 +112,14 @@ class Messaging:
 
     def start(self) -> None:
         """Run in the background until `stop`."""
-        self._task = asyncio.create_task(self._run())
+        for task in self.tasks:
+            task.start()
 
     async def stop(self) -> None:
         """Drain the consumer, flush the outbox once and disconnect."""
         self._stop.set()
-        if self._task is not None:
-            await self._task
+        for task in self.tasks:
+            await task.wait()
 
     async def _connect(self) -> AbstractRobustConnection | None:
         attempt = 0
@@ -115,19 +134,27 @@ class Messaging:
                     await asyncio.wait_for(self._stop.wait(), delay)
         return None
 
-    async def _run(self) -> None:
+    async def _messaging(self, task: BackgroundTask) -> None:
         connection = await self._connect()
         if connection is None:
             return
         self._connection = connection
-        queue = SERVICE.subscription.queue
+        try:
+            await self._relay_and_consume(connection, task)
+        finally:
+            self._relay = self._consumer = None
+            await connection.close()
+
+    async def _relay_and_consume(
+        self, connection: AbstractRobustConnection, task: BackgroundTask
+    ) -> None:
         await declare_topology(connection, self._settings, SERVICE.subscription)
         publisher = ConfirmedPublisher(connection)
-        self._relay = Relay(SERVICE.name, self._engine, publisher, self._settings)
+        relay = Relay(SERVICE.name, self._engine, publisher, self._settings)
         spec = status_subscriber(self._notifier)
         consumer = Consumer(
             service=SERVICE.name,
-            queue=queue,
+            queue=SERVICE.subscription.queue,
             handlers=spec.handlers,
             sessions=session_factory(self._engine),
             publisher=publisher,
@@ -138,21 +165,22 @@ class Messaging:
         broker.include_router(router_for(spec, consumer))
         consumer.pause.on_pause = lambda: pause_edge(broker)
         consumer.pause.on_resume = lambda: resume_edge(broker)
-        self._consumer = consumer
-        await start_edge(broker, consumer)
-        relay_task = asyncio.create_task(self._relay.run(self._stop))
-        housekeeping = asyncio.create_task(self._expire_idempotency_keys())
-        await self._stop.wait()
-        await stop_edge(broker, consumer, self._settings.drain_timeout_s)
-        await relay_task
-        housekeeping.cancel()
-        await self._relay.relay_once()
-        await connection.close()
+        try:
+            await start_edge(broker, consumer)
+            self._relay, self._consumer = relay, consumer
+            task.up()
+            await relay.run(self._stop)  # it outlives outages itself; returns on stop
+        finally:
+            try:
+                await stop_edge(broker, consumer, self._settings.drain_timeout_s)
+            except Exception as exc:  # a half-started edge; the connection closes anyway
+                logger.warning("status consumer did not stop cleanly: {}", type(exc).__name__)
+        await relay.relay_once()
 
-    async def _expire_idempotency_keys(self) -> None:
+    async def _expiry(self, task: BackgroundTask) -> None:
         sessions = session_factory(self._engine)
         keep = timedelta(hours=self._settings.idempotency_retention_hours)
-        while True:
+        while not self._stop.is_set():
             started = time.monotonic()
             async with sessions() as session:
                 await session.exec(
@@ -161,4 +189,7 @@ class Messaging:
                     )
                 )
                 await session.commit()
-            await asyncio.sleep(max(0.0, 300 - (time.monotonic() - started)))
+            task.up()
+            wait = max(0.0, EXPIRY_INTERVAL_S - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), wait)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from gateway.accounts import AccountDesk
 from gateway.carts import CartDesk
 from gateway.desk import OrderDesk
-from gateway.problems import PROBLEM_JSON
+from gateway.problems import PROBLEM_JSON, ProblemError
 from gateway.schemas import (
     ApiKeyOut,
     CartItemRequest,
@@ -217,14 +217,22 @@ async def healthz() -> dict[str, str]:
 
 
 @probes.get("/readyz", responses=_problems(503))
-async def readyz(request: Request) -> dict[str, str]:
-    """Ready when the database answers; the broker may be away (orders wait in the outbox)."""
+async def readyz(request: Request) -> dict[str, Any]:
+    """Ready when the database answers and the relay has not failed since it last ran.
+
+    The broker may be away (orders wait in the outbox); a failed start or a crashed relay or
+    status projection is not ready until it runs again.
+    """
     async with request.app.state.read_engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
     messaging = request.app.state.messaging
+    if not messaging.carrying:
+        detail = "The relay and status projection are restarting after a failure."
+        raise ProblemError(503, "Not ready", detail, {"Retry-After": "5"})
     broker = "connected" if messaging.connected else "unavailable"
     parts = {part: "paused" if paused else "running" for part, paused in messaging.paused.items()}
-    return {"status": "ready", "database": "ok", "broker": broker, **parts}
+    tasks = {task.name: task.state.value for task in messaging.tasks}
+    return {"status": "ready", "database": "ok", "broker": broker, **parts, "tasks": tasks}
 
 
 @public_metrics.get("/metrics")

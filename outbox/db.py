@@ -38,17 +38,33 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, read_only: bool = False, busy_timeout_s: float = 30.0
+    url: str,
+    *,
+    pool_size: int = 10,
+    read_only: bool = False,
+    busy_timeout_s: float = 30.0,
+    idle_in_transaction_s: float | None = None,
 ) -> AsyncEngine:
     """An engine for `url`; SQLite, on either driver, gets WAL and BEGIN IMMEDIATE.
 
     `read_only` engines on SQLite skip BEGIN IMMEDIATE: their snapshot reads take no write lock.
     `busy_timeout_s` is how long a SQLite writer waits for the write lock before it gives up.
+    `idle_in_transaction_s` (PostgreSQL): the server ends a session whose transaction sits idle
+    that long, so a frozen process (SIGSTOP, a stalled VM) cannot hold row locks, such as the
+    outbox rows a relay claimed with SKIP LOCKED, beyond it.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        connect_args: dict[str, Any] = {}
+        if idle_in_transaction_s is not None and parsed.get_driver_name() == "asyncpg":
+            timeout_ms = str(max(1, int(idle_in_transaction_s * 1000)))
+            connect_args["server_settings"] = {"idle_in_transaction_session_timeout": timeout_ms}
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args=connect_args,
         )
     # pysqlite on Python 3.11 begins lazily and never for SELECT; writers take the write lock up
     # front (BEGIN IMMEDIATE) so that a read-then-write transaction cannot fail with SQLITE_BUSY.

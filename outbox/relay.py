@@ -155,6 +155,7 @@ class Relay:
             rows = list((await fetch(session, _DUE_SKIP_LOCKED, self._due_params())).all())
             if not rows:
                 return 0
+            crashpoint("relay-after-claim")
             outcomes = await self._publish_all(rows)
             crashpoint("relay-after-confirm")
             await _record(session, rows, outcomes)
@@ -168,6 +169,7 @@ class Relay:
             await session.commit()
         if not rows:
             return 0
+        crashpoint("relay-after-claim")
         outcomes = await self._publish_all(rows)
         crashpoint("relay-after-confirm")
         async with self._sessions() as session:

@@ -5,7 +5,10 @@ On every backend: PostgreSQL, and SQLite on both drivers (where a lease lets one
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from pathlib import Path
 
 import aio_pika
 from sqlalchemy import func
@@ -100,6 +103,85 @@ async def test_two_relays_publish_10000_rows_each_exactly_once(
         assert sum(published) == ROWS
     assert len(received) == ROWS
     assert len(set(received)) == ROWS
+
+
+LEASE_S = 3.0
+
+
+async def test_a_frozen_relay_hides_its_claimed_rows_no_longer_than_its_lease(
+    test_settings: Settings,
+    database_url: str,
+    backend: Backend,
+    management: Management,
+    rabbit_vhost: str,
+) -> None:
+    """A relay frozen (SIGSTOP) right after claiming a batch: another publishes every row.
+
+    On PostgreSQL the claimed rows are locked by the frozen relay's open transaction, which the
+    server ends after `relay_lease_s` idle (idle_in_transaction_session_timeout); on SQLite the
+    frozen relay's lease row expires.
+    """
+    listener = Subscription("frozentest", "events", ("orders.OrderStatusChanged",))
+    connection = await aio_pika.connect_robust(test_settings.amqp_url())
+    async with connection:
+        await apply_plan(connection, build_plan(test_settings, [listener]))
+        await _fill_outbox(database_url)
+        received: list[str] = []
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=1000)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            received.append(str(message.message_id))
+            await message.ack()
+
+        await (await channel.get_queue(listener.queue)).consume(on_message)
+        env = {
+            "WARREN_ENV": "test",
+            "WARREN_BROKER_URL": test_settings.amqp_url(),
+            "WARREN_LOG_JSON": "false",
+            "WARREN_RELAY_LEASE_S": str(LEASE_S),
+        }
+        args = ["relay", "frozentest", "--database-url", database_url]
+        frozen = Process(
+            "workers.cli", env | {"WARREN_CRASHPOINTS": "relay-after-claim:freeze"}, args=args
+        )
+        other: Process | None = None
+        try:
+            await wait_for(
+                lambda: asyncio.to_thread(_stopped, frozen), timeout=60, what="the relay to freeze"
+            )
+            assert received == [], "it froze before publishing anything"
+            other = Process("workers.cli", env, args=args)
+            started = time.monotonic()
+            await wait_for(
+                lambda: _none_pending(database_url),
+                timeout=LEASE_S + 30,
+                what="the other relay to publish the frozen relay's rows too",
+            )
+            took = time.monotonic() - started
+            await wait_for(lambda: _at_least(received, ROWS), timeout=30, what=f"{ROWS} messages")
+            assert await _pending(database_url) == 0
+        finally:
+            frozen.kill()  # SIGKILL ends a stopped process too
+            if other is not None:
+                other.kill()
+    assert set(received) == set(await _outbox_ids(database_url))
+    assert len(set(received)) == ROWS
+    print(f"{backend}: every row published {took:.1f}s after the other relay started")
+
+
+def _stopped(process: Process) -> bool:
+    """Whether the process is stopped by a signal (state T in /proc)."""
+    stat = Path(f"/proc/{process.proc.pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+async def _outbox_ids(database_url: str) -> list[str]:
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session:
+        ids = [str(i) for i in (await session.exec(select(OutboxMessage.id))).all()]
+    await engine.dispose()
+    return ids
 
 
 async def _none_pending(database_url: str) -> bool:

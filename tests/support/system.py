@@ -115,12 +115,14 @@ class System:
         self.extra_env["WARREN_PAYMENT_PROVIDER_URL"] = url
         return url
 
-    async def start_gateway(self, port: int, broker_url: str | None = None, **env: str) -> Process:
-        """Start the HTTP gateway and wait until /readyz answers."""
+    async def start_gateway(
+        self, port: int, broker_url: str | None = None, probe: str = "/readyz", **env: str
+    ) -> Process:
+        """Start the HTTP gateway and wait until `probe` (by default /readyz) answers."""
         gateway_env = self.env() | self.api_env() | {"WARREN_GATEWAY_PORT": str(port), **env}
         if broker_url is not None:
             gateway_env["WARREN_BROKER_URL"] = broker_url
-        readyz = http_probe(f"http://127.0.0.1:{port}/readyz")
+        readyz = http_probe(f"http://127.0.0.1:{port}{probe}")
         process = Process("workers.cli", gateway_env, args=["gateway"], probe=readyz)
         self.processes["gateway"] = self.processes_seen["gateway"] = process
         return await process.ready(60)

@@ -46,3 +46,13 @@ PAUSES = Counter(
     "Times the consumer paused on an infrastructure outage.",
     ["queue"],
 )
+TASK_UP = Gauge(
+    "warren_background_task_up",
+    "1 while a background task (a relay, a projection, housekeeping) runs; 0 while it restarts.",
+    ["service", "task"],
+)
+TASK_RESTARTS = Counter(
+    "warren_background_task_restarts_total",
+    "Times a background task failed and was restarted with backoff.",
+    ["service", "task", "error"],
+)

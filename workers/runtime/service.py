@@ -88,7 +88,10 @@ async def run_worker(
 ) -> None:
     """Run a worker until `stop` (or a signal); then drain, flush the outbox and close."""
     stop = stop or asyncio.Event()
-    engine = create_engine(database_url or settings.database_url(spec.name))
+    engine = create_engine(
+        database_url or settings.database_url(spec.name),
+        idle_in_transaction_s=settings.relay_lease_s,
+    )
     await create_tables(engine, (*MESSAGING_TABLES, *spec.tables))
     sessions = session_factory(engine)
     if spec.on_start is not None:
@@ -141,7 +144,10 @@ async def run_relay(service: str, settings: Settings, *, database_url: str | Non
     """Run only the outbox relay of one service's database until a signal."""
     stop = asyncio.Event()
     stop_on_signals(stop)
-    engine = create_engine(database_url or settings.database_url(service))
+    engine = create_engine(
+        database_url or settings.database_url(service),
+        idle_in_transaction_s=settings.relay_lease_s,
+    )
     await create_tables(engine, MESSAGING_TABLES)
     connection = await connect_broker(settings, f"{service}-relay")
     relay = Relay(service, engine, ConfirmedPublisher(connection), settings)

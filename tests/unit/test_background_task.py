@@ -1,0 +1,62 @@
+"""A background task that fails is restarted with backoff, and says so until it is up again."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.support.harness import wait_for
+from workers.runtime.background import BackgroundTask, TaskState
+from workers.runtime.metrics import TASK_RESTARTS
+
+
+async def test_a_failing_task_is_restarted_until_it_runs_and_is_unhealthy_meanwhile() -> None:
+    stop = asyncio.Event()
+    attempts: list[int] = []
+    healthy_while_failing: list[bool] = []
+    release = asyncio.Event()
+
+    async def body(task: BackgroundTask) -> None:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) < 3:
+            raise ConnectionError("refused")
+        healthy_while_failing.append(task.healthy)
+        task.up()
+        await release.wait()
+        await stop.wait()
+
+    before = TASK_RESTARTS.labels("unit", "flaky", "ConnectionError")._value.get()
+    task = BackgroundTask("unit", "flaky", body, stop, base_s=0.01, cap_s=0.02)
+    task.start()
+    await wait_for(lambda: _is(task, TaskState.RUNNING), what="the third attempt to run")
+    assert attempts == [1, 2, 3]
+    assert healthy_while_failing == [False], "not healthy from the failure until up again"
+    assert task.healthy
+    assert task.restarts == 2 and task.last_error == "ConnectionError"
+    assert TASK_RESTARTS.labels("unit", "flaky", "ConnectionError")._value.get() == before + 2
+    release.set()
+    stop.set()
+    await asyncio.wait_for(task.wait(), 5)
+    assert task.state is TaskState.STOPPED
+    assert attempts == [1, 2, 3], "a task stopped on purpose is not restarted"
+
+
+async def test_a_task_that_returns_on_its_own_is_restarted() -> None:
+    stop = asyncio.Event()
+    runs: list[int] = []
+
+    async def body(task: BackgroundTask) -> None:
+        task.up()
+        runs.append(1)
+        if len(runs) >= 2:
+            await stop.wait()
+
+    task = BackgroundTask("unit", "quitter", body, stop, base_s=0.01, cap_s=0.02)
+    task.start()
+    await wait_for(lambda: _is(task, TaskState.RUNNING, runs=2), what="a second run")
+    assert task.restarts == 1 and task.last_error == "RuntimeError"
+    stop.set()
+    await asyncio.wait_for(task.wait(), 5)
+
+
+async def _is(task: BackgroundTask, state: TaskState, runs: int = 0) -> bool:
+    return task.state is state and task.restarts >= runs - 1
