@@ -79,6 +79,11 @@ def delay_queue(level: int) -> str:
     return f"{DELAY_PREFIX}.{level:02d}"
 
 
+def is_delay(name: str) -> bool:
+    """Whether an exchange or queue name is one of the delay levels' (or their delivery)."""
+    return name.startswith(f"{DELAY_PREFIX}.")
+
+
 def delay_units(delay_ms: int, unit_ms: int) -> int:
     """A delay in whole units, rounded up so nothing arrives early."""
     return max(0, -(-delay_ms // unit_ms))

@@ -16,7 +16,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,15 +24,17 @@ from urllib.parse import unquote, urlsplit
 import aio_pika
 import pytest
 
+from config.settings import Settings
 from contracts.envelope import Envelope
 from contracts.orders import CancelOrder, PlaceOrder
 from contracts.registry import default_registry
 from contracts.topology import exchange_for, routing_key_for
-from outbox.amqp import from_wire
+from outbox.amqp import ConfirmedPublisher, from_wire
 from tests.conftest import MakeDatabaseUrl
 from tests.support.harness import REPO, Process, wait_for
 from tests.support.probe_kit import ProbeKit, place_order
 from workers.ops.management import Management
+from workers.runtime.delay import Scheduler
 
 PLACE, CANCEL = "orders.PlaceOrder", "orders.CancelOrder"
 
@@ -398,3 +400,86 @@ async def _reject_until_dead_lettered(kit: DlqKit) -> None:
             return await kit.ready_count(kit.dlq) > 0
 
         await wait_for(rejected_into_the_dlq, what="the broker to dead-letter it")
+
+
+TIMER_DELAY = timedelta(seconds=5)  # longer than a replay may take to reach the work queue
+
+
+async def _schedule(kit: DlqKit, delay: timedelta) -> Sent:
+    """Send a PlaceOrder through the delay levels, as a saga timer or a delayed retry travels."""
+    contract = place_order("x")
+    wire = default_registry().encode(Envelope(contract))
+    connection = await aio_pika.connect_robust(kit.amqp_url)
+    async with connection:
+        scheduler = Scheduler(ConfirmedPublisher(connection), Settings())
+        await scheduler.schedule(from_wire(wire, "tests"), kit.queue, delay)
+    return Sent(wire.message_id, str(contract.order_id), PLACE)
+
+
+async def _replayed_straight_to_the_work_queue(kit: DlqKit) -> dict[str, Any]:
+    result = await kit.cli("replay", kit.dlq, "--yes")
+    assert result.returncode == 0, result.stderr
+    # through the delay levels again it would take TIMER_DELAY to arrive
+    await wait_for(
+        lambda: _at_least(kit, kit.queue, 1),
+        timeout=TIMER_DELAY.total_seconds() / 2,
+        what="the replayed copy in the work queue, not in a delay level",
+    )
+    return await _peek_work_queue(kit)
+
+
+async def test_a_timer_dead_lettered_by_the_runtime_shows_its_queue_and_replays_to_it(
+    kit: DlqKit,
+) -> None:
+    # given a message that reached its queue through the delay levels and failed there
+    await kit.start_switch()
+    sent = await _schedule(kit, TIMER_DELAY)
+    await wait_for(
+        lambda: _at_least(kit, kit.dlq, 1), timeout=30, what="the timer to be dead-lettered"
+    )
+    kit.stop_all()
+
+    # then the dead letter names its work queue as the way back, not a delay level
+    [shown] = json.loads((await kit.cli("show", kit.dlq, "--json")).stdout)
+    assert shown["message_id"] == sent.message_id
+    assert shown["reason"] == "exhausted"
+    assert shown["original_queue"] == kit.queue
+    assert shown["original_exchange"] == ""
+    assert shown["original_routing_key"] == kit.queue
+
+    # and a replay puts it straight into the work queue
+    headers = await _replayed_straight_to_the_work_queue(kit)
+    assert headers["replay-count"] == 1
+    kit.flip()
+    await kit.start_switch()
+    await wait_for(lambda: kit.effects(sent.order_id), what="the replayed timer")
+    assert await kit.effects(sent.order_id) == 1
+
+
+async def test_a_timer_the_broker_dead_letters_shows_its_real_reason_and_replays_to_its_queue(
+    kit: DlqKit,
+) -> None:
+    # given a message that waited in the delay levels, then hit the delivery limit in its queue
+    worker = await kit.start_switch(WARREN_DELIVERY_LIMIT="1")
+    worker.kill()
+    sent = await _schedule(kit, TIMER_DELAY)
+    await wait_for(lambda: _at_least(kit, kit.queue, 1), timeout=30, what="the timer to arrive")
+    await _reject_until_dead_lettered(kit)
+
+    # then its reason is the delivery limit, not the delay levels' expiry, and its queue is its own
+    [shown] = json.loads((await kit.cli("show", kit.dlq, "--json")).stdout)
+    assert shown["message_id"] == sent.message_id
+    assert shown["reason"] == "crash-loop"
+    assert shown["original_queue"] == kit.queue
+    assert shown["original_routing_key"] == kit.queue
+    listed = (await kit.cli("list")).stdout
+    assert "expired" not in listed, listed
+
+    # and a replay puts it straight into the work queue, without the broker's headers
+    headers = await _replayed_straight_to_the_work_queue(kit)
+    assert not {"x-death", "x-first-death-reason", "x-first-death-queue"} & headers.keys()
+    kit.flip()
+    await kit.start_switch(WARREN_DELIVERY_LIMIT="1")
+    await wait_for(lambda: kit.effects(sent.order_id), what="the replayed timer")
+    assert await kit.effects(sent.order_id) == 1
+    assert await kit.ready_count(kit.dlq) == 0

@@ -14,6 +14,8 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from contracts.topology import is_delay
+
 __all__ = ["FAILURE_HEADERS", "DeadLetter", "Filters", "count", "parse_when"]
 
 PREVIEW_CHARS = 160
@@ -64,10 +66,16 @@ def _time(value: Any) -> datetime | None:
 
 
 def _first_death(headers: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The `x-death` entry of the first dead-lettering (entries are most recent first)."""
+    """The `x-death` entry of the first dead-lettering out of a work queue.
+
+    Entries are most recent first. A message that waited in the delay levels (a retry, a timer)
+    was dead-lettered by each level's TTL ("expired") before it reached its queue: those entries
+    say where it waited, not why it died, so they are passed over.
+    """
     deaths = [d for d in headers.get("x-death") or [] if isinstance(d, Mapping)]
+    real = [d for d in deaths if not is_delay(_text(d.get("queue")) or "")] or deaths
     queue = _text(headers.get("x-first-death-queue"))
-    return next((d for d in deaths if _text(d.get("queue")) == queue), deaths[-1] if deaths else {})
+    return next((d for d in real if _text(d.get("queue")) == queue), real[-1] if real else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +102,16 @@ class DeadLetter:
         """Read our failure headers, falling back to the broker's `x-death` ones."""
         headers = message.headers or {}
         death = _first_death(headers)
-        keys = death.get("routing-keys") or [None]
-        broker_reason = _text(headers.get("x-first-death-reason")) or "unknown"
+        queue = _text(headers.get("original-queue", death.get("queue")))
+        exchange = _text(headers.get("original-exchange", death.get("exchange")))
+        routing_key = _text(
+            headers.get("original-routing-key", (death.get("routing-keys") or [None])[0])
+        )
+        if exchange is not None and is_delay(exchange):  # it reached its queue through a delay
+            exchange, routing_key = "", queue
+        broker_reason = (
+            _text(death.get("reason")) or _text(headers.get("x-first-death-reason")) or "unknown"
+        )
         # Not `x-delivery-count`: in a quorum DLQ it counts our own peeks, not the failures.
         attempts = headers.get("attempts")
         return cls(
@@ -108,11 +124,9 @@ class DeadLetter:
             attempts=int(attempts) if isinstance(attempts, int) else None,
             first_failure_at=_time(headers.get("first-failure-at") or death.get("time")),
             last_failure_at=_time(headers.get("last-failure-at") or death.get("time")),
-            original_exchange=_text(
-                headers.get("original-exchange", headers.get("x-first-death-exchange"))
-            ),
-            original_routing_key=_text(headers.get("original-routing-key", keys[0])),
-            original_queue=_text(headers.get("original-queue", headers.get("x-first-death-queue"))),
+            original_exchange=exchange,
+            original_routing_key=routing_key,
+            original_queue=queue,
             body_preview=message.body[:PREVIEW_CHARS].decode(errors="replace"),
             timestamp=_time(message.timestamp),
             replay_count=count(headers.get("replay-count")),

@@ -16,6 +16,8 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from contracts.topology import is_delay
+
 RETRY_ATTEMPT = "retry-attempt"
 STACK_TRACE_LIMIT = 8_000
 MESSAGE_LIMIT = 1_000
@@ -52,9 +54,12 @@ def failure_headers(
         for key, value in (incoming.headers or {}).items()
         if not key.startswith("x-")
     }
+    exchange, routing_key = incoming.exchange or "", incoming.routing_key or ""
+    if is_delay(exchange):  # it came through the delay levels (a timer): its queue is the way back
+        exchange, routing_key = "", queue
     return old | {
-        "original-exchange": _text(old.get("original-exchange", incoming.exchange or "")),
-        "original-routing-key": _text(old.get("original-routing-key", incoming.routing_key or "")),
+        "original-exchange": _text(old.get("original-exchange", exchange)),
+        "original-routing-key": _text(old.get("original-routing-key", routing_key)),
         "original-queue": queue,
         "first-failure-at": _text(old.get("first-failure-at", _now())),
         "last-failure-at": _now(),
