@@ -91,10 +91,15 @@ class Messaging:
 
     @property
     def paused(self) -> dict[str, bool]:
-        """Which background parts wait out an outage right now (database or broker down)."""
+        """Which background parts move nothing right now: waiting out an outage, or not started.
+
+        Before the relay and the consumer run (connecting to the broker, restarting after a
+        failure) both count as paused: orders wait in the outbox meanwhile.
+        """
+        relay, consumer = self._relay, self._consumer
         return {
-            "consumer": self._consumer is not None and self._consumer.pause.paused,
-            "relay": self._relay is not None and self._relay.paused,
+            "consumer": consumer is None or consumer.pause.paused,
+            "relay": relay is None or relay.paused,
         }
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     DeliveryMode,
 )
+from aiormq.exceptions import DeliveryError, PublishError
 
 from config.settings import Settings
 from contracts.envelope import CONTENT_TYPE, WireMessage
@@ -110,6 +112,10 @@ def persistent_copy(
     )
 
 
+class BrokerUnreachable(ConnectionError):
+    """A publish failed while the connection to the broker was down or reconnecting."""
+
+
 class ConfirmedPublisher:
     """Publishes with confirms and `mandatory`; an unroutable message raises, never vanishes."""
 
@@ -129,17 +135,39 @@ class ConfirmedPublisher:
     async def publish(
         self, message: aio_pika.Message, exchange: str, routing_key: str, *, timeout: float = 10.0
     ) -> Any:
-        """Publish and wait for the broker's confirm."""
-        channel = await self._ready_channel()
-        target = self._exchanges.get(exchange)
-        if target is None:
-            target = (
-                channel.default_exchange
-                if exchange == ""
-                else await channel.get_exchange(exchange, ensure=False)
-            )
-            self._exchanges[exchange] = target
-        return await target.publish(message, routing_key, mandatory=True, timeout=timeout)
+        """Publish and wait for the broker's confirm, `timeout` seconds at most in all.
+
+        aio-pika's own timeout covers only the confirm: on a robust connection that is
+        reconnecting, a publish would wait for the new channel without limit. A publish that
+        times out may still have reached the broker; its outbox row is published again later.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                channel = await self._ready_channel()
+                target = self._exchanges.get(exchange)
+                if target is None:
+                    target = (
+                        channel.default_exchange
+                        if exchange == ""
+                        else await channel.get_exchange(exchange, ensure=False)
+                    )
+                    self._exchanges[exchange] = target
+                return await target.publish(message, routing_key, mandatory=True, timeout=timeout)
+        except (PublishError, DeliveryError):
+            raise  # the broker answered: returned or nacked
+        except Exception as exc:
+            if not self.connected:
+                raise BrokerUnreachable(f"{type(exc).__name__}: {exc}"[:200]) from exc
+            raise
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up right now (a robust one may be reconnecting)."""
+        connection = self._connection
+        if connection.is_closed:
+            return False
+        transport = getattr(connection, "transport", None)
+        return transport is not None and not transport.connection.is_closed
 
     async def close(self) -> None:
         """Close the channel (the connection belongs to the caller)."""

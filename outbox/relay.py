@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiormq.exceptions import PublishError
+from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError, PublishError
 from loguru import logger
 from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -159,7 +159,8 @@ class Relay:
             outcomes = await self._publish_all(rows)
             crashpoint("relay-after-confirm")
             await _record(session, rows, outcomes)
-            return sum(o is None for o in outcomes)
+        _raise_if_broker_away(outcomes)
+        return sum(o is None for o in outcomes)
 
     async def _relay_with_lease(self) -> int:
         if not await self._hold_lease():
@@ -175,6 +176,7 @@ class Relay:
         async with self._sessions() as session:
             await _record(session, rows, outcomes)
             await session.commit()
+        _raise_if_broker_away(outcomes)
         return sum(o is None for o in outcomes)
 
     async def _hold_lease(self) -> bool:
@@ -269,17 +271,40 @@ class Relay:
         return count, age
 
 
+class BrokerAway(Exception):
+    """Publishes failed because the broker is out of reach: the relay pauses, rows keep waiting."""
+
+
+# The broker is out of reach (not a refusal of this message): no row's attempts count.
+_AWAY = (TimeoutError, OSError, AMQPConnectionError, ChannelInvalidStateError)
+
+
+def _is_away(outcome: BaseException | None) -> bool:
+    return isinstance(outcome, _AWAY)
+
+
+def _raise_if_broker_away(outcomes: Sequence[BaseException | None]) -> None:
+    """After the round is recorded: a publish the broker never got pauses the whole relay."""
+    away = next((o for o in outcomes if _is_away(o)), None)
+    if away is not None:
+        raise BrokerAway(f"{type(away).__name__}: {away}"[:200]) from away
+
+
 async def _record(
     session: AsyncSession,
     rows: Sequence[Row[*tuple[Any, ...]]],
     outcomes: Sequence[BaseException | None],
 ) -> None:
-    """Mark the confirmed rows published in one statement; reschedule the others one by one."""
+    """Mark the confirmed rows published in one statement; reschedule the refused one by one.
+
+    A row whose publish never reached the broker (connection lost, no confirm in time) is left
+    as it was: the relay pauses instead (`BrokerAway`), and the row counts no attempt.
+    """
     published = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
     if published:
         await session.exec(_MARK, params={"ids": published, "at": utcnow()})
     for row, outcome in zip(rows, outcomes, strict=True):
-        if outcome is not None:
+        if outcome is not None and not _is_away(outcome):
             await session.exec(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == row.id)

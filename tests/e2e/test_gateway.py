@@ -224,12 +224,28 @@ async def test_with_the_broker_gone_orders_are_still_accepted_and_complete_when_
             )
             placed = [await client.post("/orders", json=body()) for _ in range(3)]
             assert {p.status_code for p in placed} == {202}
-            assert (await client.get("/readyz")).json()["broker"] == "unavailable"
+            # the relay cannot publish them: paused, shown by a gateway that stays ready
+            paused = await wait_for(
+                lambda: _readyz_with(client, relay="paused"), timeout=40, what="a paused relay"
+            )
+            assert paused["broker"] == "unavailable"
     finally:
         await stack.proxy.start()
     async with stack.client() as client:
         finals = [await client.get(p.headers["Location"], params={"wait": 30}) for p in placed]
+        await wait_for(
+            lambda: _readyz_with(client, relay="running"), timeout=40, what="the relay to resume"
+        )
     assert [f.json()["status"] for f in finals] == ["CONFIRMED"] * 3
+
+
+async def _readyz_with(client: httpx.AsyncClient, **parts: str) -> dict[str, Any] | None:
+    """The body of a 200 `/readyz` that shows every part in the given state, else None."""
+    response = await client.get("/readyz")
+    ready: dict[str, Any] = response.json()
+    if response.status_code != 200 or any(ready.get(k) != v for k, v in parts.items()):
+        return None
+    return ready
 
 
 async def _broker_is(client: httpx.AsyncClient, state: str) -> bool:

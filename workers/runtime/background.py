@@ -17,12 +17,14 @@ from loguru import logger
 
 from outbox.backoff import retry_delay
 from workers.runtime.metrics import TASK_RESTARTS, TASK_UP
+from workers.runtime.outages import is_outage
 
 
 class TaskState(StrEnum):
     STARTING = "starting"  # not yet up (first start, or after a failure)
     RUNNING = "running"
-    FAILED = "failed"  # failed; waiting out its backoff before the next start
+    WAITING = "waiting"  # an outage (a database or the broker away) stopped it; it starts again
+    FAILED = "failed"  # a fault stopped it; it starts again after its backoff
     STOPPED = "stopped"
 
 
@@ -31,6 +33,8 @@ class BackgroundTask:
 
     The body calls `task.up()` once it is doing its work; a body that returns before `stop` is
     set counts as a failure too (a background task is meant to run for the process's life).
+    An outage (`workers.runtime.outages.is_outage`: the broker or a database away) is waited
+    out the same way, but leaves the task `healthy`: only a fault makes it unhealthy.
     """
 
     def __init__(
@@ -47,7 +51,7 @@ class BackgroundTask:
         self._body, self._stop = body, stop
         self._base_s, self._cap_s = base_s, cap_s
         self.state = TaskState.STARTING
-        self.failed_since_up = False  # failed, and not up again since
+        self.failed_since_up = False  # failed by a fault, and not up again since
         self.last_error: str | None = None  # the exception's type: never its text (secrets)
         self.restarts = 0
         self._task: asyncio.Task[None] | None = None
@@ -55,7 +59,7 @@ class BackgroundTask:
 
     @property
     def healthy(self) -> bool:
-        """False from a failure until the task is up again."""
+        """False from a fault until the task is up again; an outage keeps it healthy."""
         return not self.failed_since_up
 
     def up(self) -> None:
@@ -107,7 +111,10 @@ class BackgroundTask:
         TASK_UP.labels(self.service, self.name).set(0)
 
     def _failed(self, exc: Exception) -> None:
-        self.state, self.failed_since_up = TaskState.FAILED, True
+        if is_outage(exc):
+            self.state = TaskState.WAITING
+        else:
+            self.state, self.failed_since_up = TaskState.FAILED, True
         self.last_error, self.restarts = type(exc).__name__, self.restarts + 1
         TASK_UP.labels(self.service, self.name).set(0)
         TASK_RESTARTS.labels(self.service, self.name, type(exc).__name__).inc()

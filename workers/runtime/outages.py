@@ -71,6 +71,28 @@ def is_infrastructure(error: BaseException) -> bool:
     return any(_is_down(link) for link in _chain(error))
 
 
+# The broker answered, and said no: waiting will not change its mind, someone has to act.
+_REFUSALS = (
+    amqp.ChannelPreconditionFailed,
+    amqp.ChannelAccessRefused,
+    amqp.ChannelNotFoundEntity,
+    amqp.AuthenticationError,
+    amqp.ConnectionNotAllowed,
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """An outage that waiting ends (unreachable, closed, locked), not a refusal to be fixed.
+
+    A declaration refused because a queue exists with other arguments, or a permission refused,
+    closes the channel like an outage does; it is a fault for an operator, not an outage.
+    """
+    links = list(_chain(error))
+    return any(_is_down(link) for link in links) and not any(
+        isinstance(link, _REFUSALS) for link in links
+    )
+
+
 class Pause:
     """The paused state of one consumer: entered on an outage, left when a probe succeeds.
 
