@@ -120,6 +120,14 @@ async def _dead_letters(system: System) -> dict[str, int]:
     return {dlq: int(queues.get(dlq, {}).get("messages") or 0) for dlq in dlqs}
 
 
+async def _redelivered(system: System) -> dict[str, int]:
+    """Messages each work queue delivered again (each one moved its `x-delivery-count`)."""
+    async with Management(system.settings()) as api:
+        queues = {q["name"]: q for q in await api.queues()}
+    stats = {s.queue: queues.get(s.queue, {}).get("message_stats") or {} for s in subscriptions()}
+    return {queue: int(stat.get("redeliver") or 0) for queue, stat in stats.items()}
+
+
 def _log_lines(system: System, text: str) -> int:
     return sum(text in line for p in system.processes_seen.values() for line in p.lines)
 
@@ -150,14 +158,21 @@ async def test_a_database_outage_pauses_the_workers_and_costs_no_message_anythin
     dead = await _dead_letters(system)
     pauses = _log_lines(system, "paused consuming")
     resumes = _log_lines(system, "resumed consuming")
+    retries = {name: await p.metric("warren_retries_total") for name, p in system.processes.items()}
+    redelivered = await _redelivered(system)
     print(
         f"{backend} outage {seconds}s: {len(placed)} orders, {dict(outcomes)}, "
         f"dead-lettered {sum(dead.values())}, pauses {pauses}, resumes {resumes}, "
-        f"status showed paused: {paused_seen}"
+        f"status showed paused: {paused_seen}, retries {sum(retries.values()):.0f}, "
+        f"redelivered {sum(redelivered.values())}"
     )
     assert set(dead.values()) == {0}, dead
     assert _log_lines(system, "dead-lettered") == 0
     assert _log_lines(system, "retrying in") == 0, "the outage spent a delayed retry"
+    assert set(retries.values()) == {0}, f"retries scheduled: {retries}"
+    assert set(redelivered.values()) <= {0}, (
+        f"the broker redelivered (x-delivery-count): {redelivered}"
+    )
     if seconds > 30 or backend == "postgres":
         assert paused_seen, "`warren status` never showed a paused worker"
         assert pauses > 0
