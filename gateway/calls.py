@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,44 +19,10 @@ from loguru import logger
 
 from config.settings import Settings
 from gateway.problems import ProblemError
+from workers.runtime.breaker import CircuitBreaker
 
 
 @dataclass
-class Breaker:
-    """Closed until `threshold` failures in a row; then open for `reset_s`, after which calls
-    go through again: one success closes it, one more failure opens it for another `reset_s`.
-
-    Per instance, shared by concurrent calls: the state is a count and a time (no per-call
-    state), so two calls failing at once count twice and one success closes it.
-    """
-
-    threshold: int
-    reset_s: float
-    failures: int = 0
-    opened_at: float | None = None
-
-    def allows(self, now: float | None = None) -> bool:
-        """Closed, or open long enough that a trial call may go through."""
-        if self.opened_at is None:
-            return True
-        return (time.monotonic() if now is None else now) - self.opened_at >= self.reset_s
-
-    def retry_after(self, now: float | None = None) -> float:
-        """Seconds until a trial call is allowed (0 when closed)."""
-        if self.opened_at is None:
-            return 0.0
-        elapsed = (time.monotonic() if now is None else now) - self.opened_at
-        return max(0.0, self.reset_s - elapsed)
-
-    def succeeded(self) -> None:
-        self.failures, self.opened_at = 0, None
-
-    def failed(self, now: float | None = None) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold:
-            self.opened_at = time.monotonic() if now is None else now
-
-
 class ServiceCalls:
     """Calls one service's API on any of its instances."""
 
@@ -70,7 +35,9 @@ class ServiceCalls:
         self.service = service
         self.urls = list(settings.api_urls.get(service, []))
         self._breakers = {
-            url: Breaker(settings.api_breaker_threshold, settings.api_breaker_reset_s)
+            url: CircuitBreaker(
+                failures=settings.api_breaker_threshold, reset_s=settings.api_breaker_reset_s
+            )
             for url in self.urls
         }
         self._next = itertools.count()
@@ -97,7 +64,7 @@ class ServiceCalls:
         tried = 0
         for url in self.urls[start:] + self.urls[:start]:
             breaker = self._breakers[url]
-            if not breaker.allows():
+            if not breaker.allow():
                 continue
             tried += 1
             try:
@@ -106,6 +73,9 @@ class ServiceCalls:
                 logger.warning("{} at {}: {}", self.service, url, type(exc).__name__)
                 breaker.failed()
                 continue
+            except BaseException:  # cancelled: no verdict on the instance
+                breaker.released()
+                raise
             if answer.status_code >= 500:
                 logger.warning("{} at {} answered {}", self.service, url, answer.status_code)
                 breaker.failed()

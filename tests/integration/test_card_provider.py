@@ -13,10 +13,10 @@ import pytest
 from tests.conftest import DEFAULT_BACKENDS, Backend
 from tests.support.card_provider import start_provider
 from tests.support.harness import free_port
-from workers.payments.breaker import CircuitBreaker, CircuitOpen
 from workers.payments.http_provider import HttpCardProvider, ProviderUnreachable
 from workers.payments.model import ALREADY_CANCELLED, Approved, Declined
 from workers.payments.provider import capture_key
+from workers.runtime.breaker import CircuitBreaker, CircuitOpen
 from workers.runtime.errors import InfrastructureError
 
 

@@ -1,10 +1,13 @@
-"""The payments circuit breaker: opens after failures in a row, lets one trial through, closes."""
+"""The circuit breaker (payments, the gateway's calls).
+
+It opens after failures in a row, lets one trial through, and closes on a success.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from workers.payments.breaker import CircuitBreaker, CircuitOpen
+from workers.runtime.breaker import CircuitBreaker, CircuitOpen
 from workers.runtime.errors import InfrastructureError
 
 
@@ -84,3 +87,18 @@ def test_a_trial_that_ends_without_a_verdict_lets_the_next_call_try() -> None:
     breaker.before_call()
     breaker.released()  # e.g. the handler was cancelled mid-call
     breaker.before_call()
+
+
+def test_retry_after_counts_down_to_the_trial_and_is_zero_when_closed() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=2, reset_s=5, clock=clock)
+    assert breaker.retry_after() == 0
+    failed_times(breaker, 2)
+    clock.now = 1
+    assert breaker.retry_after() == 4 and not breaker.allow()
+    clock.now = 6
+    assert breaker.retry_after() == 0
+    assert breaker.allow(), "the first caller takes the trial"
+    assert not breaker.allow(), "and only one"
+    breaker.failed()  # the trial failed: open again at once
+    assert breaker.state == "open" and breaker.retry_after() == 5

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from config.settings import Environment, Settings
-from gateway.calls import Breaker, ServiceCalls
+from gateway.calls import ServiceCalls
 from gateway.problems import ProblemError
 
 A, B = "http://a:8080", "http://b:8080"
@@ -27,19 +27,6 @@ def test_the_instances_of_a_service_come_from_its_api_urls_variable(
 ) -> None:
     monkeypatch.setenv("WARREN_SHOP_API_URLS", "http://a:8080/, http://b:8080")
     assert Settings(_env_file=None).api_urls == {"shop": [A, B]}
-
-
-def test_a_breaker_opens_after_its_threshold_and_lets_calls_through_after_its_reset() -> None:
-    breaker = Breaker(threshold=2, reset_s=5)
-    breaker.failed(now=0)
-    assert breaker.allows(now=0)
-    breaker.failed(now=1)
-    assert not breaker.allows(now=2) and breaker.retry_after(now=2) == 4
-    assert breaker.allows(now=6)
-    breaker.failed(now=6)  # the trial failed: open again at once
-    assert not breaker.allows(now=7)
-    breaker.succeeded()
-    assert breaker.allows(now=7) and breaker.retry_after(now=7) == 0
 
 
 async def test_a_call_moves_on_to_the_next_instance_when_one_is_down() -> None:

@@ -7,13 +7,13 @@ from typing import Any
 from config.settings import Settings
 from contracts.envelope import Envelope
 from outbox.unit_of_work import UnitOfWork
-from workers.payments.breaker import CircuitBreaker
 from workers.payments.handlers import HANDLERS, PaymentHandler
 from workers.payments.http_provider import HttpCardProvider
 from workers.payments.provider import CardProvider, SimulatedCardProvider
 from workers.payments.service import SERVICE
 from workers.payments.settings import PaymentsSettings
 from workers.payments.tables import PAYMENT_TABLES
+from workers.runtime.breaker import CircuitBreaker
 from workers.runtime.consumer import Handler
 from workers.runtime.service import ServiceSpec
 

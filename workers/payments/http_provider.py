@@ -13,9 +13,9 @@ from uuid import UUID
 
 import httpx
 
-from workers.payments.breaker import CircuitBreaker
 from workers.payments.model import ALREADY_CANCELLED, Approved, ChargeOutcome, Declined
 from workers.payments.provider import CardProvider, capture_key
+from workers.runtime.breaker import CircuitBreaker
 from workers.runtime.errors import InfrastructureError, PermanentError, TransientError
 
 

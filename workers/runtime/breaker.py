@@ -1,4 +1,8 @@
-"""A circuit breaker: after repeated failures, stop calling for a while, then let one call try."""
+"""A circuit breaker: after repeated failures, stop calling for a while, then let one call try.
+
+One breaker for every synchronous call Warren makes: payments to the card provider (one per
+process) and the gateway to each instance of an HTTP service (one per instance).
+"""
 
 from __future__ import annotations
 
@@ -41,14 +45,26 @@ class CircuitBreaker:
         waited = self._clock() - self._opened_at
         return "half-open" if waited >= self.reset_s else "open"
 
-    def before_call(self) -> None:
-        """Raise `CircuitOpen` unless a call may go through now."""
+    def allow(self) -> bool:
+        """Whether a call may go through now; while half-open, the first caller takes the trial."""
         state = self.state
         if state == "closed":
-            return
+            return True
         if state == "open" or self._trial:
-            raise CircuitOpen(f"circuit open after {self._failed} failures in a row")
+            return False
         self._trial = True
+        return True
+
+    def before_call(self) -> None:
+        """Raise `CircuitOpen` unless a call may go through now."""
+        if not self.allow():
+            raise CircuitOpen(f"circuit open after {self._failed} failures in a row")
+
+    def retry_after(self) -> float:
+        """Seconds until a trial call may go (0 when closed or already half-open)."""
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self.reset_s - (self._clock() - self._opened_at))
 
     def succeeded(self) -> None:
         """The call got an answer: close."""
