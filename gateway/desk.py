@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -134,8 +135,13 @@ class OrderDesk:
 
 # Built once, run with parameters (see outbox.db.rows).
 _VIEW = select(VIEWS).where(VIEWS.c.order_id == bindparam("order_id"))
-_HISTORY = (
-    select(HISTORY).where(HISTORY.c.order_id == bindparam("order_id")).order_by(HISTORY.c.sequence)
+# One statement shows an order: its view on every row, one row per history entry (or one without).
+_STEP = ("sequence", "status", "reason", "at")
+_SHOW = (
+    select(VIEWS, *(HISTORY.c[c].label(f"h_{c}") for c in _STEP))
+    .outerjoin(HISTORY, HISTORY.c.order_id == VIEWS.c.order_id)
+    .where(VIEWS.c.order_id == bindparam("order_id"))
+    .order_by(HISTORY.c.sequence)
 )
 _ADD_VIEW, _ADD_HISTORY = insert(VIEWS), insert(HISTORY)
 _FILL = update(VIEWS).where(VIEWS.c.order_id == bindparam("id")).values(items=bindparam("lines"))
@@ -148,7 +154,8 @@ _DROP_HISTORY = delete(HISTORY).where(
 
 
 async def _show(session: AsyncSession, client: str, order_id: str) -> OrderOut:
-    view = (await rows(session, _VIEW, {"order_id": order_id})).first()
-    if view is None or view.client != client:
+    found = (await rows(session, _SHOW, {"order_id": order_id})).all()
+    if not found or found[0].client != client:
         raise NOT_FOUND
-    return order_out(view, (await rows(session, _HISTORY, {"order_id": order_id})).all())
+    history = [SimpleNamespace(**{c: getattr(r, f"h_{c}") for c in _STEP}) for r in found]
+    return order_out(found[0], [step for step in history if step.sequence is not None])
