@@ -162,3 +162,27 @@ async def test_a_failing_database_fails_the_waiting_requests_and_stores_nothing(
         await connection.run_sync(OUTBOX.create)
     order, created = await desk.place("dev", request(), "k0")
     assert created and order.status == "PENDING"
+
+
+async def test_two_gateways_on_one_database_make_one_order_of_one_key(
+    gateway_engine: AsyncEngine,
+) -> None:
+    # given two gateways' desks on one database (on PostgreSQL both may read "unknown key")
+    first, second = desk_on(gateway_engine, Wakes()), desk_on(gateway_engine, Wakes())
+
+    # when each gets the same keys at once, in batches with other orders
+    answers = await asyncio.gather(
+        *(
+            desk.place("dev", request(), f"shared-{i}")
+            for i in range(5)
+            for desk in (first, second)
+        ),
+        *(desk.place("dev", request(), None) for desk in (first, second)),
+    )
+
+    # then each key made one order, which the other gateway replayed
+    assert await count(gateway_engine, "idempotency_key") == 5
+    assert await count(gateway_engine, "order_view") == 7
+    assert sum(not created for _, created in answers) == 5
+    keyed = answers[:10]
+    assert all(keyed[i][0].order_id == keyed[i + 1][0].order_id for i in range(0, 10, 2))
