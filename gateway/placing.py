@@ -37,7 +37,7 @@ KEY_REUSED = ProblemError(
     422, "Idempotency-Key reused", "This Idempotency-Key was used with a different request body."
 )
 
-Outcome = tuple[OrderOut, bool] | ProblemError  # (order, created), or what to answer instead
+Outcome = tuple[OrderOut, bool] | Exception  # (order, created), or what to raise instead
 Show = Callable[[AsyncSession, str, str], Awaitable[OrderOut]]
 
 
@@ -78,7 +78,7 @@ class Placer:
             self._writer = asyncio.create_task(self._write())
         # the writer owns the transaction: a request that goes away does not cancel it
         outcome = await asyncio.shield(placement.done)
-        if isinstance(outcome, ProblemError):
+        if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
@@ -113,15 +113,18 @@ class Placer:
             return [await self._alone(placement) for placement in batch]
 
     async def _alone(self, placement: Placement) -> Outcome:
+        """Store one placement in its own transaction; a failure is its own, not the batch's."""
         for attempt in (1, 2):  # the second read sees the key the other gateway committed
             try:
                 async with self._uow() as uow:
                     (outcome,) = await self._store(uow, [placement])
                     await uow.commit()
                 return outcome
-            except IntegrityError:
+            except IntegrityError as exc:
                 if attempt == 2:
-                    raise
+                    return exc
+            except Exception as exc:  # this request's answer (a 503, say)
+                return exc
         raise AssertionError("unreachable")
 
     async def _store(self, uow: UnitOfWork, batch: list[Placement]) -> list[Outcome]:
