@@ -19,6 +19,7 @@ from gateway.limits import BodySizeLimit
 from gateway.messaging import Messaging
 from gateway.metrics import Measure, serve_metrics
 from gateway.notifier import Notifier
+from gateway.place_route import PlaceOrderRoute, declared_route
 from gateway.routes import carts, orders, probes, public_metrics, users
 from gateway.tables import TABLES
 from outbox.db import create_engine, create_tables, session_factory
@@ -80,14 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keys = ApiKeys(settings)
     app.state.notifier = Notifier()
     app.state.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-    problems.install(app)
-    app.add_middleware(BodySizeLimit)
-    app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc") if docs else ())
-    app.add_middleware(Measure)  # outermost, so refusals by the layers above count too
     app.include_router(orders)
     app.include_router(users)
     app.include_router(carts)
     app.include_router(probes)
     if settings.gateway_metrics_port is None:
         app.include_router(public_metrics)
+    problems.install(app)
+    app.add_middleware(PlaceOrderRoute, route=declared_route(orders))  # innermost: after the limit
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc") if docs else ())
+    app.add_middleware(Measure)  # outermost, so refusals by the layers above count too
     return app

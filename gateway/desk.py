@@ -6,8 +6,6 @@ outbox, committed together; the relay publishes it whenever the broker is there.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -18,25 +16,19 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.base import Address, OrderLine
 from contracts.envelope import Envelope
-from contracts.orders import CancelOrder, OrderStatus, PaymentMethod, PlaceOrder
+from contracts.orders import CancelOrder, OrderStatus
 from gateway.notifier import Notifier
+from gateway.placing import Placement, Placer
 from gateway.problems import ProblemError
-from gateway.schemas import HistoryOut, LineOut, OrderOut, PlaceOrderRequest, TotalOut
-from gateway.tables import HISTORY, KEYS, VIEWS
+from gateway.schemas import OrderOut, PlaceOrderRequest, order_out
+from gateway.tables import HISTORY, VIEWS
 from outbox.db import SessionFactory, rows
 from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime import tracing
 
 NOT_FOUND = ProblemError(404, "Order not found", "No order with this id belongs to your API key.")
-
-
-def request_hash(body: PlaceOrderRequest) -> str:
-    """A fingerprint of a request body, to tell a retry from a different request."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class OrderDesk:
@@ -53,6 +45,7 @@ class OrderDesk:
         self._spans = spans or tracing.Spans("gateway")
         self._sessions, self._reads = sessions, reads
         self._notifier, self._on_commit = notifier, on_commit
+        self._placer = Placer(self._uow, _show, self._spans)
 
     def _uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessions, on_commit=self._on_commit)
@@ -61,62 +54,7 @@ class OrderDesk:
         self, client: str, body: PlaceOrderRequest, key: str | None, traceparent: str | None = None
     ) -> tuple[OrderOut, bool]:
         """Accept an order: `(order, created)`; a repeated key and body returns the first order."""
-        try:
-            return await self._place(client, body, key, traceparent)
-        except IntegrityError:  # a concurrent request with the same key won the race
-            return await self._place(client, body, key, traceparent)
-
-    async def _place(
-        self, client: str, body: PlaceOrderRequest, key: str | None, traceparent: str | None
-    ) -> tuple[OrderOut, bool]:
-        fingerprint = request_hash(body)
-        async with self._uow() as uow:
-            if key is not None and (seen := await _key(uow.session, client, key)):
-                if seen.request_hash != fingerprint:
-                    raise ProblemError(
-                        422,
-                        "Idempotency-Key reused",
-                        "This Idempotency-Key was used with a different request body.",
-                    )
-                return await _show(uow.session, client, seen.order_id), False
-            order_id, now = uuid.uuid4(), utcnow()
-            view = {
-                "order_id": str(order_id),
-                "client": client,
-                "customer_id": body.customer_id,
-                "status": OrderStatus.PENDING.value,
-                "reason": None,
-                "sequence": 0,
-                "items": [line.model_dump() for line in body.items],
-                "total_cents": None,
-                "currency": body.currency or "EUR",
-                "created_at": now,
-                "updated_at": now,
-            }
-            accepted = {
-                "order_id": view["order_id"],
-                "sequence": 0,
-                "status": view["status"],
-                "reason": "accepted",
-                "at": now,
-            }
-            await uow.session.exec(_ADD_VIEW, params=view)
-            await uow.session.exec(_ADD_HISTORY, params=accepted)
-            if key is not None:
-                record = {
-                    "client": client,
-                    "key": key,
-                    "request_hash": fingerprint,
-                    "order_id": view["order_id"],
-                    "created_at": now,
-                }
-                await uow.session.exec(_ADD_KEY, params=record)
-            with self._spans.span("POST /orders", traceparent, order_id=str(order_id)) as span:
-                command = _command(order_id, body)
-                uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
-            shown = _order_out(SimpleNamespace(**view), [SimpleNamespace(**accepted)])
-            await uow.commit()
-        return shown, True
+        return await self._placer.place(Placement(client, body, key, traceparent))
 
     async def get(self, client: str, order_id: str) -> OrderOut:
         """The client's order, or a 404 problem."""
@@ -196,14 +134,16 @@ class OrderDesk:
 
 
 # Built once, run with parameters (see outbox.db.rows).
-_KEY = select(KEYS.c.request_hash, KEYS.c.order_id).where(
-    KEYS.c.client == bindparam("client"), KEYS.c.key == bindparam("key")
-)
 _VIEW = select(VIEWS).where(VIEWS.c.order_id == bindparam("order_id"))
-_HISTORY = (
-    select(HISTORY).where(HISTORY.c.order_id == bindparam("order_id")).order_by(HISTORY.c.sequence)
+# One statement shows an order: its view on every row, one row per history entry (or one without).
+_STEP = ("sequence", "status", "reason", "at")
+_SHOW = (
+    select(VIEWS, *(HISTORY.c[c].label(f"h_{c}") for c in _STEP))
+    .outerjoin(HISTORY, HISTORY.c.order_id == VIEWS.c.order_id)
+    .where(VIEWS.c.order_id == bindparam("order_id"))
+    .order_by(HISTORY.c.sequence)
 )
-_ADD_VIEW, _ADD_HISTORY, _ADD_KEY = insert(VIEWS), insert(HISTORY), insert(KEYS)
+_ADD_VIEW, _ADD_HISTORY = insert(VIEWS), insert(HISTORY)
 _FILL = update(VIEWS).where(VIEWS.c.order_id == bindparam("id")).values(items=bindparam("lines"))
 _UNTOUCHED = (VIEWS.c.order_id == bindparam("id"), VIEWS.c.sequence == 0)
 _DROP = delete(VIEWS).where(*_UNTOUCHED)
@@ -213,40 +153,9 @@ _DROP_HISTORY = delete(HISTORY).where(
 )
 
 
-async def _key(session: AsyncSession, client: str, key: str) -> Any:
-    return (await rows(session, _KEY, {"client": client, "key": key})).first()
-
-
 async def _show(session: AsyncSession, client: str, order_id: str) -> OrderOut:
-    view = (await rows(session, _VIEW, {"order_id": order_id})).first()
-    if view is None or view.client != client:
+    found = (await rows(session, _SHOW, {"order_id": order_id})).all()
+    if not found or found[0].client != client:
         raise NOT_FOUND
-    return _order_out(view, (await rows(session, _HISTORY, {"order_id": order_id})).all())
-
-
-def _order_out(view: Any, history: Any) -> OrderOut:
-    """The API's view of an order from its row (or anything with the same attributes)."""
-    return OrderOut(
-        order_id=view.order_id,
-        status=OrderStatus(view.status),
-        reason=view.reason,
-        items=[LineOut(**line) for line in view.items],
-        total=TotalOut(amount_cents=view.total_cents, currency=view.currency),
-        created_at=view.created_at,
-        updated_at=view.updated_at,
-        history=[
-            HistoryOut(status=OrderStatus(h.status), reason=h.reason, sequence=h.sequence, at=h.at)
-            for h in history
-        ],
-    )
-
-
-def _command(order_id: uuid.UUID, body: PlaceOrderRequest) -> PlaceOrder:
-    return PlaceOrder(
-        order_id=order_id,
-        customer_id=body.customer_id,
-        items=[OrderLine(sku=line.sku, quantity=line.quantity) for line in body.items],
-        payment=PaymentMethod(token=body.payment.token),
-        shipping_address=Address(**body.shipping_address.model_dump()),
-        currency=body.currency or "EUR",
-    )
+    history = [SimpleNamespace(**{c: getattr(r, f"h_{c}") for c in _STEP}) for r in found]
+    return order_out(found[0], [step for step in history if step.sequence is not None])

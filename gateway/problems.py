@@ -78,6 +78,15 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "Internal error", "Something went wrong on our side; it has been logged.")
 
 
+async def problem_for(request: Request, exc: Exception) -> JSONResponse | None:
+    """The answer the installed handlers give to a client's or the database's error, or None."""
+    if isinstance(exc, ProblemError):
+        return await _problem_error(request, exc)
+    if isinstance(exc, UNAVAILABLE):
+        return await _unavailable(request, exc)
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Route every error through a problem+json handler."""
     app.add_exception_handler(ProblemError, _problem_error)

@@ -5,27 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import Integer, bindparam, func, insert, select, update
+from sqlalchemy import Integer, String, bindparam, func, insert, select, update
 
 from contracts.envelope import Envelope
 from contracts.orders import OrderStatus, OrderStatusChanged
 from gateway.notifier import Notifier
 from gateway.tables import HISTORY, VIEWS
-from outbox.db import rows
 from outbox.tables import UtcDateTime, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime.consumer import Handler
 
-# Built once, run with parameters (see outbox.db.rows).
-_CURRENT = (
-    select(VIEWS.c.status, VIEWS.c.sequence)
-    .where(VIEWS.c.order_id == bindparam("order_id"))
-    .with_for_update()
+# Built once, run with parameters (see outbox.db.rows). Two statements per status, no read:
+# the history gains the status if the view is older and in another status (the row is locked
+# on PostgreSQL, so a concurrent newer status is seen), then the view moves if it is older.
+_NEWER = (VIEWS.c.order_id == bindparam("view"), VIEWS.c.sequence < bindparam("new_sequence"))
+_ADD_STEP = insert(HISTORY).from_select(
+    ["order_id", "sequence", "status", "reason", "at"],
+    select(
+        bindparam("view", type_=String()),
+        bindparam("new_sequence", type_=Integer()),
+        bindparam("new_status", type_=String()),
+        bindparam("new_reason", type_=String()),
+        bindparam("now", type_=UtcDateTime()),
+    )
+    .where(*_NEWER, VIEWS.c.status != bindparam("new_status"))
+    .with_for_update(),
 )
-_ADD_HISTORY = insert(HISTORY)
 _MOVE = (
     update(VIEWS)
-    .where(VIEWS.c.order_id == bindparam("view"))
+    .where(*_NEWER)
     .values(
         status=bindparam("new_status"),
         reason=bindparam("new_reason"),
@@ -42,19 +50,6 @@ def status_changed_handler(notifier: Notifier) -> Handler:
     async def order_status_changed(envelope: Envelope[Any], uow: UnitOfWork) -> None:
         event: OrderStatusChanged = envelope.message
         order_id = str(event.order_id)
-        view = (await rows(uow.session, _CURRENT, {"order_id": order_id})).first()
-        if view is None or event.sequence <= view.sequence:
-            logger.debug(
-                "status {} #{} of {} not newer; ignored",
-                event.status,
-                event.sequence,
-                event.order_id,
-            )
-            return
-        if event.status != view.status:
-            step = {"status": event.status, "reason": event.reason, "at": utcnow()}
-            history = {"order_id": order_id, "sequence": event.sequence, **step}
-            await uow.session.exec(_ADD_HISTORY, params=history)
         changes = {
             "view": order_id,
             "new_status": event.status,
@@ -63,7 +58,16 @@ def status_changed_handler(notifier: Notifier) -> Handler:
             "new_total": event.total_cents,
             "now": utcnow(),
         }
-        await uow.session.exec(_MOVE, params=changes)
+        await uow.session.exec(_ADD_STEP, params=changes)
+        moved = await uow.session.exec(_MOVE, params=changes)
+        if not moved.rowcount:
+            logger.debug(
+                "status {} #{} of {} not newer; ignored",
+                event.status,
+                event.sequence,
+                event.order_id,
+            )
+            return
         status = OrderStatus(event.status)
         uow.after_commit(lambda: notifier.changed(order_id, status))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -81,6 +81,23 @@ class OrderOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     history: list[HistoryOut]
+
+
+def order_out(view: Any, history: Any) -> OrderOut:
+    """The API's view of an order from its row (or anything with the same attributes)."""
+    return OrderOut(
+        order_id=view.order_id,
+        status=OrderStatus(view.status),
+        reason=view.reason,
+        items=[LineOut(**line) for line in view.items],
+        total=TotalOut(amount_cents=view.total_cents, currency=view.currency),
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+        history=[
+            HistoryOut(status=OrderStatus(h.status), reason=h.reason, sequence=h.sequence, at=h.at)
+            for h in history
+        ],
+    )
 
 
 class CreateUserRequest(_In):

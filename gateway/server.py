@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from types import FrameType
 
 import uvicorn
@@ -23,4 +24,6 @@ class GatewayServer(uvicorn.Server):
 def serve(app: FastAPI, host: str, port: int) -> None:
     """Serve the gateway until a stop signal; long-polls end at once, requests finish."""
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    gc.collect()
+    gc.freeze()  # what the imports made lives as long as the process: no collection walks it
     GatewayServer(app, config).run()
