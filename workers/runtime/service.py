@@ -114,6 +114,7 @@ async def run_worker(
         publisher=publisher,
         settings=settings,
         on_commit=relay.wake,
+        dispatcher=relay,  # publishes what a handler sends straight after the commit
         permanent_errors=spec.permanent_errors,
         spans=spans,
         registry=spec.registry,
@@ -136,6 +137,7 @@ async def run_worker(
     if api is not None:
         await api.stop()
     await stop_edge(broker, consumer, settings.drain_timeout_s)
+    await relay.settle()
     relay_stop.set()
     if relay_task is not None:
         await relay_task
