@@ -14,6 +14,7 @@ import json
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, DeliveryMode
@@ -65,13 +66,18 @@ def queue_name(role: str) -> str:
 def message(step: str, order_id: str, status: str | None = None) -> aio_pika.Message:
     """A persistent message shaped like Warren's: the same properties and headers."""
     body = {"order_id": order_id, "step": step, "status": status, "pad": _PADDING}
+    return raw_message(step if status is None else f"StatusChanged.{status}", body, order_id)
+
+
+def raw_message(type_: str, body: dict[str, Any], correlation_id: str) -> aio_pika.Message:
+    """A persistent JSON message with the properties and headers Warren's messages carry."""
     return aio_pika.Message(
         json.dumps(body).encode(),
         content_type="application/json",
         delivery_mode=DeliveryMode.PERSISTENT,
-        type=step if status is None else f"StatusChanged.{status}",
+        type=type_,
         message_id=str(uuid.uuid4()),
-        correlation_id=order_id,
+        correlation_id=correlation_id,
         timestamp=datetime.now(UTC),
         app_id="bench",
         headers={

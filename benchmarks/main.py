@@ -6,26 +6,30 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from rich.console import Console
 
+from benchmarks.phases import Say
 from benchmarks.plan import BenchPlan
 from benchmarks.report import BenchResult, format_report, plot_notes, to_json
-from benchmarks.resources import Resources
+from benchmarks.resources import Placed, Resources
 from benchmarks.run import run
 from benchmarks.timeline import Timeline
 from config.settings import get_settings
 
+R = TypeVar("R")
+Measure = Callable[[Resources, Timeline, Say], Awaitable[R]]
 
-async def _guarded(
-    plan: BenchPlan, res: Resources, timeline: Timeline, console: Console
-) -> BenchResult:
+
+async def _guarded(measure: Measure[R], res: Resources, timeline: Timeline, console: Console) -> R:
     task = asyncio.current_task()
     if task is not None:  # SIGTERM stops the run like Ctrl-C: cancel, then release everything
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    return await run(
-        plan, res, timeline, lambda line: console.print(line, highlight=False, soft_wrap=True)
+    return await measure(
+        res, timeline, lambda line: console.print(line, highlight=False, soft_wrap=True)
     )
 
 
@@ -39,13 +43,19 @@ def _release(res: Resources, console: Console) -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def main(plan: BenchPlan) -> int:
-    """Run `plan`; 0 when every figure was measured, 1 on failure, 130 when interrupted."""
+def execute(
+    title: str,
+    plan: Placed,
+    measure: Measure[R],
+    write: Callable[[R, Timeline, Console], None],
+) -> int:
+    """Run `measure` with fresh resources, release them whatever happens, then `write` the
+    figures; 0 when every figure was measured, 1 on failure, 130 when interrupted."""
     console, started = Console(), time.monotonic()
     res, timeline = Resources(get_settings(), plan), Timeline()
-    console.print(f"warren bench {'--quick ' if plan.quick else ''}(run {res.run_id}, {plan.db})")
+    console.print(f"{title} (run {res.run_id}, {plan.db})")
     try:
-        result = asyncio.run(_guarded(plan, res, timeline, console))
+        result = asyncio.run(_guarded(measure, res, timeline, console))
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("interrupted")
         return 130
@@ -55,9 +65,20 @@ def main(plan: BenchPlan) -> int:
         return 1
     finally:
         _release(res, console)
-    _write(plan, result, timeline, console)
+    write(result, timeline, console)
     console.print(f"done in {time.monotonic() - started:.0f}s")
     return 0
+
+
+def main(plan: BenchPlan) -> int:
+    """Run `plan`; 0 when every figure was measured, 1 on failure, 130 when interrupted."""
+    title = f"warren bench {'--quick ' if plan.quick else ''}"
+    return execute(
+        title.rstrip(),
+        plan,
+        lambda res, timeline, say: run(plan, res, timeline, say),
+        lambda result, timeline, console: _write(plan, result, timeline, console),
+    )
 
 
 def _write(plan: BenchPlan, result: BenchResult, timeline: Timeline, console: Console) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from benchmarks.baseline import Baseline
 from benchmarks.gateway import GatewayBench, HttpRound
@@ -60,43 +61,75 @@ class Stage:
         await self.relay.close()
 
 
+class Rounds(Protocol):
+    """How closed-loop rounds run: how long, how many pairs, how much in flight."""
+
+    @property
+    def round_s(self) -> float: ...
+    @property
+    def pairs(self) -> int: ...
+    @property
+    def warmup_s(self) -> float: ...
+    @property
+    def clients(self) -> int: ...
+
+
 async def _round(
-    stage: Stage, timeline: Timeline, series: str, run: CloseLoop, plan: BenchPlan
+    children: Children,
+    cpu: CpuLedger,
+    timeline: Timeline,
+    series: str,
+    run: CloseLoop,
+    plan: Rounds,
 ) -> Window:
     """One closed-loop round of `series`; its steady window, its CPU booked to the ledger."""
-    stage.children.check()
-    before = stage.children.cpu_seconds()
+    children.check()
+    before = children.cpu_seconds()
     round_ = await run(plan.clients, plan.round_s)
     done = len(timeline.started_within(series, round_))
-    stage.cpu.add(series, before, stage.children.cpu_seconds(), done)
+    cpu.add(series, before, children.cpu_seconds(), done)
     return timeline.settled(series, round_, plan.clients, plan.warmup_s)
+
+
+async def interleaved(
+    plan: Rounds,
+    children: Children,
+    cpu: CpuLedger,
+    timeline: Timeline,
+    loops: Mapping[str, CloseLoop],
+    say: Callable[[int, dict[str, float]], None],
+) -> tuple[dict[str, list[float]], dict[str, list[Window]]]:
+    """A warm-up of each series, then `plan.pairs` rounds of each in turn (A B A B ...).
+
+    Returns each series' rate and steady window per round; `say` hears each pair's rates.
+    """
+    for series, run in loops.items():
+        with timeline.phase(f"{series} warm-up"):
+            await run(plan.clients, plan.warmup_s + 1)
+    rates: dict[str, list[float]] = {series: [] for series in loops}
+    windows: dict[str, list[Window]] = {series: [] for series in loops}
+    for i in range(1, plan.pairs + 1):
+        for series, run in loops.items():
+            with timeline.phase(f"{series} {i}"):
+                window = await _round(children, cpu, timeline, series, run, plan)
+            rates[series].append(timeline.rate(series, window))
+            windows[series].append(window)
+        say(i, {series: r[-1] for series, r in rates.items()})
+    return rates, windows
 
 
 async def saturation(
     plan: BenchPlan, stage: Stage, timeline: Timeline, say: Say
 ) -> tuple[Comparison, Latency]:
     """Closed loop, baseline and Warren in alternating rounds; Warren's latency under it."""
-    with timeline.phase("baseline warm-up"):
-        await stage.baseline.closed_loop(plan.clients, plan.warmup_s + 1)
-    with timeline.phase("warren warm-up"):
-        await stage.load.closed_loop(plan.clients, plan.warmup_s + 1)
-    rates: dict[str, list[float]] = {"baseline": [], "warren": []}
-    windows: list[Window] = []
-    for i in range(1, plan.pairs + 1):
-        for series, run in (
-            ("baseline", stage.baseline.closed_loop),
-            ("warren", stage.load.closed_loop),
-        ):
-            with timeline.phase(f"{series} {i}"):
-                window = await _round(stage, timeline, series, run, plan)
-            rates[series].append(timeline.rate(series, window))
-            if series == "warren":
-                windows.append(window)
-        say(
-            f"round {i}: baseline {rates['baseline'][-1]:.1f} chains/s, "
-            f"Warren {rates['warren'][-1]:.1f} orders/s"
-        )
-    done = [c.latency_s for w in windows for c in timeline.done_within("warren", w)]
+    loops = {"baseline": stage.baseline.closed_loop, "warren": stage.load.closed_loop}
+
+    def pair(i: int, rate: dict[str, float]) -> None:
+        baseline, warren = rate["baseline"], rate["warren"]
+        say(f"round {i}: baseline {baseline:.1f} chains/s, Warren {warren:.1f} orders/s")
+
+    rates, windows = await interleaved(plan, stage.children, stage.cpu, timeline, loops, pair)
+    done = [c.latency_s for w in windows["warren"] for c in timeline.done_within("warren", w)]
     return Comparison(tuple(rates["warren"]), tuple(rates["baseline"])), latency_ms(done)
 
 

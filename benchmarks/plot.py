@@ -86,9 +86,17 @@ def _phases(axes: tuple[Any, Any], timeline: Timeline, notes: dict[str, str]) ->
             )
 
 
-def save_plot(timeline: Timeline, path: Path, title: str, notes: dict[str, str]) -> None:
+def save_plot(
+    timeline: Timeline,
+    path: Path,
+    title: str,
+    notes: dict[str, str],
+    labels: dict[str, str] | None = None,
+) -> None:
     """Throughput (top) and latency (bottom) over the run, saved as `path`; `notes` are
-    written into the phases they name (those without per-order data)."""
+    written into the phases they name (those without per-order data); `labels` name the two
+    series in the legend (Warren's orders and the raw chains by default)."""
+    labels = LABELS | (labels or {})
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,7 +105,7 @@ def save_plot(timeline: Timeline, path: Path, title: str, notes: dict[str, str])
     figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(13, 7.5))
     for series in ("warren", "baseline"):
         p, color = points(timeline, series), COLORS[series]
-        top.plot(p.seconds, p.rate, ".-", ms=3, lw=1, color=color, label=LABELS[series])
+        top.plot(p.seconds, p.rate, ".-", ms=3, lw=1, color=color, label=labels[series])
         bottom.plot(p.seconds, p.p50_ms, "-", lw=1, color=color, label=f"{series} p50")
         bottom.plot(p.seconds, p.p99_ms, ":", lw=1, color=color, label=f"{series} p99")
     _phases((top, bottom), timeline, notes)

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import secrets
 import shutil
+from pathlib import Path
+from typing import Protocol
 
 from benchmarks.broker import create_vhost, delete_vhosts
-from benchmarks.databases import Databases
-from benchmarks.plan import BenchPlan
+from benchmarks.databases import Backend, Databases
 from benchmarks.processes import Children
 from config.settings import Settings
+
+
+class Placed(Protocol):
+    """Where a run writes and which databases it makes (`warren bench` and its subcommands)."""
+
+    @property
+    def out_dir(self) -> Path: ...
+    @property
+    def db(self) -> Backend: ...
 
 
 class Resources:
     """Hands out fresh vhosts and databases; `release` (sync, outside any loop) undoes it all."""
 
-    def __init__(self, settings: Settings, plan: BenchPlan) -> None:
+    def __init__(self, settings: Settings, plan: Placed) -> None:
         self.settings = settings
         self.run_id = secrets.token_hex(3)
         self.run_dir = plan.out_dir / f"run-{self.run_id}"

@@ -50,6 +50,12 @@ class Registry:
         """Know one version of one contract."""
         self._models[(model.NAME, model.VERSION)] = model
 
+    def extended(self, models: Iterable[type[Message]]) -> Registry:
+        """A new registry that knows everything this one knows, and `models` too."""
+        wider = Registry([*self._models.values(), *models])
+        wider._upcasters.update(self._upcasters)
+        return wider
+
     def upcaster(self, model: type[Message], fn: Upcaster) -> None:
         """Declare how `model` becomes the next version of its contract."""
         self._upcasters[(model.NAME, model.VERSION)] = fn

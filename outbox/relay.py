@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError, PublishError
@@ -44,6 +45,8 @@ from outbox.tables import OUTBOX, OutboxMessage, RelayLease, UtcDateTime, utcnow
 from outbox.unroutable import Unroutable, report_unroutable
 
 LEASE_NAME = "relay"
+# Dispatched rows are marked published by the next unit of work that commits, or after this.
+MARK_AFTER_S = 1.0
 # A failed row waits 0.5-1 s, then twice as long each time, at most a minute; the relay loop
 # itself, after an outage of the broker or database, at most 5 s (it is paused meanwhile).
 ROW_BACKOFF_BASE_S, ROW_BACKOFF_CAP_S, LOOP_BACKOFF_CAP_S = 1.0, 60.0, 5.0
@@ -72,7 +75,13 @@ class NotDueYet(Exception):
 
 
 class Relay:
-    """Moves one database's outbox to RabbitMQ; `wake()` after a commit, polling otherwise."""
+    """Moves one database's outbox to RabbitMQ; `wake()` after a commit, polling otherwise.
+
+    As a `Dispatcher` (`outbox.unit_of_work`), it also publishes rows handed to it straight after
+    their commit (no read back); the next unit of work marks the confirmed ones published in its
+    own transaction (or the relay does, in one of its own, after `MARK_AFTER_S`). Rows it could
+    not publish, or not mark, it takes up again once they come due, like any other row.
+    """
 
     def __init__(
         self,
@@ -91,6 +100,75 @@ class Relay:
         self._lease_until = 0.0
         self._retention = RetentionJob(service, engine, settings)
         self.paused = False  # backing off after a failed round (database or broker down)
+        self._dispatching: set[asyncio.Task[None]] = set()
+        self._confirmed: list[str] = []  # dispatched, confirmed, not yet marked published
+        self._mark_later: asyncio.TimerHandle | None = None
+
+    @property
+    def hold(self) -> timedelta:
+        """How long a dispatched row is left to its direct publish before the relay takes it."""
+        return timedelta(seconds=self._settings.relay_publish_timeout_s)
+
+    def dispatch(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Publish rows just committed (with `available_at` = commit + `hold`), then mark them."""
+        self._track(self._dispatch([SimpleNamespace(**row) for row in rows]))
+
+    async def _dispatch(self, rows: list[SimpleNamespace]) -> None:
+        outcomes = await self._publish_all(rows)
+        crashpoint("relay-after-confirm")
+        published = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
+        if len(published) < len(rows):  # the relay publishes them when they come due
+            self.wake()
+        self._confirmed += published
+        if self._confirmed and self._mark_later is None:  # unless a transaction takes them first
+            self._mark_later = asyncio.get_running_loop().call_later(
+                MARK_AFTER_S, lambda: self._track(self._mark_alone())
+            )
+
+    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._dispatching.add(task)
+        task.add_done_callback(self._dispatching.discard)
+
+    async def mark_within(self, session: AsyncSession) -> Callable[[], None]:
+        """Mark the rows confirmed so far as published in the caller's transaction; returns
+        what gives them back if that transaction does not commit."""
+        ids, self._confirmed = self._confirmed, []
+
+        def unmark() -> None:
+            self._confirmed.extend(ids)
+
+        if ids:
+            try:
+                await session.exec(_MARK, params={"ids": ids, "at": utcnow()})
+            except BaseException:
+                unmark()
+                raise
+        return unmark
+
+    async def _mark_alone(self) -> None:
+        """Mark what no transaction took, in a transaction of its own."""
+        self._mark_later = None
+        if not self._confirmed:  # the workers' own transactions took them
+            return
+        try:
+            async with self._sessions() as session:
+                unmark = await self.mark_within(session)
+                try:
+                    await session.commit()
+                except BaseException:
+                    unmark()
+                    raise
+        except Exception as exc:  # published again when due: the consumers' inboxes absorb it
+            logger.warning("relay {} could not mark its published rows: {}", self.service, exc)
+
+    async def settle(self) -> None:
+        """Wait for every dispatched row to be published, then mark what is confirmed."""
+        while self._dispatching:
+            await asyncio.gather(*self._dispatching, return_exceptions=True)
+        if self._mark_later is not None:
+            self._mark_later.cancel()
+        await self._mark_alone()
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
@@ -208,15 +286,14 @@ class Relay:
         self._lease_until = until.timestamp()
         return True
 
-    async def _publish_all(
-        self, rows: Sequence[Row[*tuple[Any, ...]]]
-    ) -> list[BaseException | None]:
+    async def _publish_all(self, rows: Sequence[Any]) -> list[BaseException | None]:
         results = await asyncio.gather(
             *(self._publish(row) for row in rows), return_exceptions=True
         )
         return [r if isinstance(r, BaseException) else None for r in results]
 
-    async def _publish(self, row: Row[*tuple[Any, ...]]) -> None:
+    async def _publish(self, row: Any) -> None:
+        """Publish one outbox row (a database row, or a dispatched row's namespace)."""
         exchange, routing_key = row.exchange, row.routing_key
         if row.deliver_at is not None:
             remaining_ms = int((row.deliver_at - utcnow()).total_seconds() * 1000)

@@ -5,10 +5,10 @@ See `docs/architecture.md`, "Handling a message".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,6 +22,24 @@ from outbox.tables import OUTBOX, utcnow
 _ADD_ROWS = insert(OUTBOX)
 
 
+class Dispatcher(Protocol):
+    """Publishes outbox rows straight after their commit (`outbox.relay.Relay` is one).
+
+    The rows are committed due only `hold` later: until then no relay takes them, so a row is
+    published twice only if its direct publish failed or this process died first.
+    """
+
+    @property
+    def hold(self) -> timedelta: ...
+
+    def dispatch(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    async def mark_within(self, session: AsyncSession) -> Callable[[], None]:
+        """Mark the rows confirmed so far as published in the caller's transaction; what to
+        call if that transaction does not commit."""
+        ...
+
+
 class UnitOfWork:
     """One transaction; `publish` and `send_later` add outbox rows to it."""
 
@@ -33,10 +51,12 @@ class UnitOfWork:
         *,
         registry: Registry | None = None,
         on_commit: Callable[[], None] | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self._sessions = sessions
         self._registry = registry or default_registry()
         self._on_commit = on_commit
+        self._dispatcher = dispatcher
         self._rows: list[dict[str, Any]] = []
         self._committed = False
         self._after_commit: list[Callable[[], None]] = []
@@ -89,12 +109,26 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
-        """Commit the state change and its messages, then wake the relay."""
+        """Commit the state change and its messages, then dispatch them (or wake the relay)."""
+        if self._rows and self._dispatcher is not None:
+            held = utcnow() + self._dispatcher.hold
+            for row in self._rows:
+                row["available_at"] = held
         if self._rows:  # one Core executemany: no ORM flush, and its statement is compiled once
             await self.session.exec(_ADD_ROWS, params=self._rows)
-        await self.session.commit()
+        unmark = (
+            None if self._dispatcher is None else await self._dispatcher.mark_within(self.session)
+        )
+        try:
+            await self.session.commit()
+        except BaseException:
+            if unmark is not None:
+                unmark()
+            raise
         self._committed = True
-        if self._rows and self._on_commit is not None:
+        if self._rows and self._dispatcher is not None:
+            self._dispatcher.dispatch(self._rows)
+        elif self._rows and self._on_commit is not None:
             self._on_commit()
         for callback in self._after_commit:
             callback()

@@ -34,9 +34,9 @@ app.command(help="Check that RabbitMQ, its management API and PostgreSQL answer.
 app.command()(up)
 app.command()(demo)
 if find_spec("benchmarks") is not None:  # a checkout has benchmarks/; the installed wheel not
-    from benchmarks.cli import bench
+    from benchmarks.cli import app as bench_app
 
-    app.command()(bench)
+    app.add_typer(bench_app, name="bench")
 app.command()(scale)
 app.command()(status)
 

@@ -40,7 +40,7 @@ from outbox.amqp import ConfirmedPublisher, connection_name
 from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
 from outbox.tables import INBOX, utcnow
-from outbox.unit_of_work import UnitOfWork
+from outbox.unit_of_work import Dispatcher, UnitOfWork
 from workers.runtime import metrics, tracing
 from workers.runtime.batch import Batches
 from workers.runtime.decisions import is_permanent, split_batch
@@ -96,6 +96,7 @@ class Consumer:
         settings: Settings,
         registry: Registry | None = None,
         on_commit: Callable[[], None] | None = None,
+        dispatcher: Dispatcher | None = None,
         permanent_errors: tuple[type[BaseException], ...] = (),
         spans: tracing.Spans | None = None,
     ) -> None:
@@ -106,6 +107,7 @@ class Consumer:
         self._settings = settings
         self._registry = registry or default_registry()
         self._on_commit = on_commit
+        self._dispatcher = dispatcher
         self._permanent = permanent_errors
         self._failures = FailureRouter(
             queue=queue,
@@ -238,7 +240,10 @@ class Consumer:
 
     async def _process_together(self, deliveries: list[Delivery]) -> None:
         async with UnitOfWork(
-            self._sessions, registry=self._registry, on_commit=self._on_commit
+            self._sessions,
+            registry=self._registry,
+            on_commit=self._on_commit,
+            dispatcher=self._dispatcher,
         ) as uow:
             claims = [
                 {
@@ -335,7 +340,10 @@ class Consumer:
 
     async def _process(self, envelope: Envelope[Any]) -> str:
         async with UnitOfWork(
-            self._sessions, registry=self._registry, on_commit=self._on_commit
+            self._sessions,
+            registry=self._registry,
+            on_commit=self._on_commit,
+            dispatcher=self._dispatcher,
         ) as uow:
             claim = {
                 "consumer": self.queue,

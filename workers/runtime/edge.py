@@ -30,7 +30,7 @@ from yarl import URL
 
 from config.settings import Settings
 from contracts.base import Message
-from contracts.registry import default_registry
+from contracts.registry import Registry, default_registry
 from contracts.topology import Subscription, exchange_for, routing_key_for
 from outbox.amqp import connection_name
 from outbox.failover import FailoverConnection
@@ -56,9 +56,11 @@ Deliver = Callable[[AbstractIncomingMessage], Awaitable[None]]
 EDGE_LOGGER = logging.getLogger("warren.edge")
 
 
-def bound_contracts(subscription: Subscription) -> list[type[Message]]:
+def bound_contracts(
+    subscription: Subscription, registry: Registry | None = None
+) -> list[type[Message]]:
     """The newest version of every contract bound to a subscription's queue, in its order."""
-    registry = default_registry()
+    registry = registry or default_registry()
     return [registry.newest(name) for name in subscription.messages]
 
 
@@ -89,7 +91,11 @@ def _deliver_through(router: RabbitRouter, deliver: Deliver) -> Callable[[], Awa
 
 
 def subscribe(
-    router: RabbitRouter, subscription: Subscription, deliver: Deliver, prefetch: int
+    router: RabbitRouter,
+    subscription: Subscription,
+    deliver: Deliver,
+    prefetch: int,
+    registry: Registry | None = None,
 ) -> None:
     """One manual-ack subscriber per binding of the work queue, all on one channel.
 
@@ -97,7 +103,7 @@ def subscribe(
     several, so each binding is a consumer of the same queue. They share one channel whose
     per-consumer prefetch divides the queue's prefetch among them.
     """
-    contracts = bound_contracts(subscription)
+    contracts = bound_contracts(subscription, registry)
     channel = Channel(prefetch_count=math.ceil(prefetch / max(1, len(contracts))))
     for model in contracts:
         router.subscriber(
@@ -117,7 +123,7 @@ def subscribe(
 def router_for(spec: ServiceSpec, consumer: Consumer) -> RabbitRouter:
     """The FastStream router of one service: its subscription's subscribers feed `consumer`."""
     router = RabbitRouter()
-    subscribe(router, spec.subscription, consumer.deliver, consumer.prefetch)
+    subscribe(router, spec.subscription, consumer.deliver, consumer.prefetch, spec.registry)
     return router
 
 

@@ -13,6 +13,7 @@ from loguru import logger
 from prometheus_client import start_http_server
 
 from config.settings import Settings
+from contracts.registry import Registry
 from contracts.topology import Subscription, dead_letter_queue
 from outbox.amqp import ConfirmedPublisher, connect_broker
 from outbox.db import SessionFactory, create_engine, create_tables, session_factory
@@ -47,16 +48,23 @@ class ServiceSpec:
     # The HTTP API of a service declared with `http=True`: an ASGI app built from the worker's
     # sessions and the relay's wake-up (see workers/runtime/http.py).
     api: Callable[[SessionFactory, Callable[[], None]], Any] | None = None
+    # The contracts it consumes and sends, when some are not among the repository's (`contracts/`
+    # and the `warren.contracts` entry points): `default_registry().extended(its own)`.
+    registry: Registry | None = None
 
 
 async def declare_topology(
-    connection: AbstractRobustConnection, settings: Settings, own: Subscription
+    connection: AbstractRobustConnection,
+    settings: Settings,
+    own: Subscription,
+    registry: Registry | None = None,
 ) -> None:
     """Declare what this service needs: everything (`all`), or only its own queues (`own`).
 
     `own` is for least-privileged broker users; `warren topology apply` declares the rest.
     """
-    plan = build_plan(settings, {s.queue: s for s in (*subscriptions(), own)}.values())
+    wanted = {s.queue: s for s in (*subscriptions(), own)}.values()
+    plan = build_plan(settings, wanted, registry)
     mine = {own.queue, dead_letter_queue(own.queue)}
     if settings.declare_topology == "own":
         await apply_plan(connection, only_queues(plan, mine))
@@ -97,7 +105,7 @@ async def run_worker(
     if spec.on_start is not None:
         await spec.on_start(sessions)
     connection = await connect_broker(settings, f"{spec.name}-worker")
-    await declare_topology(connection, settings, spec.subscription)
+    await declare_topology(connection, settings, spec.subscription, spec.registry)
     publisher = ConfirmedPublisher(connection)
     relay = Relay(spec.name, engine, publisher, settings)
     spans = Spans(spec.name, endpoint=settings.otlp_endpoint)
@@ -109,8 +117,10 @@ async def run_worker(
         publisher=publisher,
         settings=settings,
         on_commit=relay.wake,
+        dispatcher=relay,  # publishes what a handler sends straight after the commit
         permanent_errors=spec.permanent_errors,
         spans=spans,
+        registry=spec.registry,
     )
     broker = edge_broker(settings, f"{spec.name}-worker")
     broker.include_router(router_for(spec, consumer))
@@ -130,6 +140,7 @@ async def run_worker(
     if api is not None:
         await api.stop()
     await stop_edge(broker, consumer, settings.drain_timeout_s)
+    await relay.settle()
     relay_stop.set()
     if relay_task is not None:
         await relay_task

@@ -21,7 +21,7 @@ from loguru import logger
 
 from config.settings import Settings
 from contracts import topology as names
-from contracts.registry import default_registry
+from contracts.registry import Registry, default_registry
 from contracts.topology import Subscription
 from workers.runtime import discovery
 
@@ -114,11 +114,17 @@ def exchange_spec(name: str) -> ExchangeSpec:
 
 
 def build_plan(
-    settings: Settings, subscriptions: Iterable[Subscription] | None = None
+    settings: Settings,
+    subscriptions: Iterable[Subscription] | None = None,
+    registry: Registry | None = None,
 ) -> TopologyPlan:
-    """Every exchange, queue and binding Warren needs for these subscriptions."""
+    """Every exchange, queue and binding Warren needs for these subscriptions.
+
+    `registry` holds the contracts they name (default: every contract of the repository).
+    """
     subs = tuple(discovery.subscriptions() if subscriptions is None else subscriptions)
-    exchanges = {names.exchange_for(m) for m in default_registry()}
+    registry = registry or default_registry()
+    exchanges = {names.exchange_for(m) for m in registry}
     queues = [QueueSpec(names.UNROUTED_QUEUE, unrouted_queue_arguments(settings))]
     bindings = [BindingSpec(names.UNROUTED_EXCHANGE, names.UNROUTED_QUEUE, "")]
     for sub in subs:
@@ -132,7 +138,7 @@ def build_plan(
             )
         )
         for message_name in sub.messages:
-            model = default_registry().newest(message_name)
+            model = registry.newest(message_name)
             exchanges.add(names.exchange_for(model))
             bindings.append(
                 BindingSpec(names.exchange_for(model), sub.queue, names.routing_key_for(model))
