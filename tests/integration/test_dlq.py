@@ -1,9 +1,10 @@
 """`warren dlq`: replay, dry runs, kills halfway, list/show/export/purge, on the real broker.
 
 Each test owns a probe group (queue `scripted.<group>` and its DLQ) and a switch file: the switch
-worker dead-letters everything while the file says `fail` (no retries, prefetch 1, so the DLQ
-holds the messages in the order they were sent) and applies one effect per order once it says
-`ok`. The CLI runs as a subprocess against the test vhost, as an operator would run it.
+worker dead-letters everything while the file says `fail` (no retries; each message is sent once
+the one before is dead-lettered, so the DLQ holds them in the order they were sent) and applies
+one effect per order once it says `ok`. The CLI runs as a subprocess against the test vhost,
+as an operator would run it.
 """
 
 from __future__ import annotations
@@ -88,11 +89,18 @@ class DlqKit(ProbeKit):
         return sent
 
     async def dead_letter(self, names: list[str]) -> list[Sent]:
-        """Send messages while the switch says fail; wait until all of them are in the DLQ."""
-        sent = await self.send(names)
-        await wait_for(
-            lambda: _at_least(self, self.dlq, len(sent)), what=f"{len(sent)} dead letters"
-        )
+        """Send messages while the switch says fail, each once the one before is in the DLQ.
+
+        The worker has a consumer per message type, so two messages sent together can be
+        dead-lettered in either order; one at a time, the DLQ holds them in the order sent.
+        """
+        sent: list[Sent] = []
+        for name in names:
+            sent += await self.send([name])
+            count = len(sent)
+            await wait_for(
+                lambda count=count: _at_least(self, self.dlq, count), what=f"{count} dead letters"
+            )
         return sent
 
     async def dlq_ids_draining(self) -> list[str]:
