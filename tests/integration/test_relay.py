@@ -44,6 +44,36 @@ async def _fill_outbox(database_url: str) -> None:
     await engine.dispose()
 
 
+async def _listen_to_a_full_outbox(
+    connection: aio_pika.abc.AbstractRobustConnection,
+    settings: Settings,
+    database_url: str,
+    service: str,
+) -> tuple[Subscription, list[str]]:
+    """A queue bound to the outbox's event, ROWS rows waiting, and the ids it receives."""
+    listener = Subscription(service, "events", ("orders.OrderStatusChanged",))
+    await apply_plan(connection, build_plan(settings, [listener]))
+    await _fill_outbox(database_url)
+    received: list[str] = []
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=1000)
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        received.append(str(message.message_id))
+        await message.ack()
+
+    await (await channel.get_queue(listener.queue)).consume(on_message)
+    return listener, received
+
+
+def _relay_env(settings: Settings) -> dict[str, str]:
+    return {
+        "WARREN_ENV": "test",
+        "WARREN_BROKER_URL": settings.amqp_url(),
+        "WARREN_LOG_JSON": "false",
+    }
+
+
 async def _pending(database_url: str) -> int:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -60,26 +90,12 @@ async def test_two_relays_publish_10000_rows_each_exactly_once(
     management: Management,
     rabbit_vhost: str,
 ) -> None:
-    listener = Subscription("relaytest", "events", ("orders.OrderStatusChanged",))
     connection = await aio_pika.connect_robust(test_settings.amqp_url())
     async with connection:
-        await apply_plan(connection, build_plan(test_settings, [listener]))
-        await _fill_outbox(database_url)
-
-        received: list[str] = []
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=1000)
-
-        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            received.append(str(message.message_id))
-            await message.ack()
-
-        await (await channel.get_queue(listener.queue)).consume(on_message)
-        env = {
-            "WARREN_ENV": "test",
-            "WARREN_BROKER_URL": test_settings.amqp_url(),
-            "WARREN_LOG_JSON": "false",
-        }
+        listener, received = await _listen_to_a_full_outbox(
+            connection, test_settings, database_url, "relaytest"
+        )
+        env = _relay_env(test_settings)
         args = ["relay", "relaytest", "--database-url", database_url]
         relays = [Process("workers.cli", env, args=args) for _ in range(2)]
         try:
@@ -121,26 +137,12 @@ async def test_a_frozen_relay_hides_its_claimed_rows_no_longer_than_its_lease(
     server ends after `relay_lease_s` idle (idle_in_transaction_session_timeout); on SQLite the
     frozen relay's lease row expires.
     """
-    listener = Subscription("frozentest", "events", ("orders.OrderStatusChanged",))
     connection = await aio_pika.connect_robust(test_settings.amqp_url())
     async with connection:
-        await apply_plan(connection, build_plan(test_settings, [listener]))
-        await _fill_outbox(database_url)
-        received: list[str] = []
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=1000)
-
-        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            received.append(str(message.message_id))
-            await message.ack()
-
-        await (await channel.get_queue(listener.queue)).consume(on_message)
-        env = {
-            "WARREN_ENV": "test",
-            "WARREN_BROKER_URL": test_settings.amqp_url(),
-            "WARREN_LOG_JSON": "false",
-            "WARREN_RELAY_LEASE_S": str(LEASE_S),
-        }
+        _, received = await _listen_to_a_full_outbox(
+            connection, test_settings, database_url, "frozentest"
+        )
+        env = _relay_env(test_settings) | {"WARREN_RELAY_LEASE_S": str(LEASE_S)}
         args = ["relay", "frozentest", "--database-url", database_url]
         frozen = Process(
             "workers.cli", env | {"WARREN_CRASHPOINTS": "relay-after-claim:freeze"}, args=args
