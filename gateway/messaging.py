@@ -26,7 +26,6 @@ from gateway.projection import status_changed_handler
 from gateway.service import SERVICE
 from gateway.tables import IdempotencyRecord
 from outbox.amqp import ConfirmedPublisher, connect_broker
-from outbox.backoff import retry_delay
 from outbox.db import session_factory
 from outbox.relay import Relay
 from outbox.tables import utcnow
@@ -126,23 +125,9 @@ class Messaging:
         for task in self.tasks:
             await task.wait()
 
-    async def _connect(self) -> AbstractRobustConnection | None:
-        attempt = 0
-        while not self._stop.is_set():
-            try:
-                return await connect_broker(self._settings, f"{SERVICE.name}-api")
-            except Exception as exc:  # broker down: keep accepting orders, keep trying
-                attempt += 1
-                delay = retry_delay(attempt, base_s=1.0, cap_s=30.0)
-                logger.warning("broker unavailable ({}); retrying in {:.1f}s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-        return None
-
     async def _messaging(self, task: BackgroundTask) -> None:
-        connection = await self._connect()
-        if connection is None:
-            return
+        # broker down: the task waits and tries again (an outage), orders wait in the outbox
+        connection = await connect_broker(self._settings, f"{SERVICE.name}-api")
         self._connection = connection
         try:
             await self._relay_and_consume(connection, task)
