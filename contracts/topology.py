@@ -69,6 +69,20 @@ def dead_letter_queue(queue: str) -> str:
     return f"{queue}.dlq"
 
 
+PAUSED_INFIX = ".paused."
+
+
+def pause_marker(queue: str, process: str) -> str:
+    """The exclusive queue that exists while `process` holds its deliveries of `queue` paused."""
+    return f"{queue}{PAUSED_INFIX}{process}"
+
+
+def paused_queue(marker: str) -> str | None:
+    """The work queue a pause marker names, or None when `marker` is not one."""
+    queue, infix, process = marker.partition(PAUSED_INFIX)
+    return queue if infix and process else None
+
+
 def delay_exchange(level: int) -> str:
     """The topic exchange of delay level `level`."""
     return f"{DELAY_PREFIX}.{level:02d}"

@@ -31,14 +31,7 @@ from outbox.relay import Relay
 from outbox.tables import utcnow
 from workers.runtime.background import BackgroundTask
 from workers.runtime.consumer import Consumer
-from workers.runtime.edge import (
-    edge_broker,
-    pause_edge,
-    resume_edge,
-    router_for,
-    start_edge,
-    stop_edge,
-)
+from workers.runtime.edge import edge_broker, mark_pauses, router_for, start_edge, stop_edge
 from workers.runtime.service import ServiceSpec, declare_topology
 from workers.runtime.tracing import Spans
 
@@ -151,10 +144,10 @@ class Messaging:
             settings=self._settings,
             spans=self._spans,
         )
-        broker = edge_broker(self._settings, f"{SERVICE.name}-api")
+        role = f"{SERVICE.name}-api"
+        broker = edge_broker(self._settings, role)
         broker.include_router(router_for(spec, consumer))
-        consumer.pause.on_pause = lambda: pause_edge(broker)
-        consumer.pause.on_resume = lambda: resume_edge(broker)
+        marker = mark_pauses(broker, consumer, role)
         try:
             await start_edge(broker, consumer)
             self._relay, self._consumer = relay, consumer
@@ -163,6 +156,7 @@ class Messaging:
         finally:
             try:
                 await stop_edge(broker, consumer, self._settings.drain_timeout_s)
+                await marker.close()
             except Exception as exc:  # a half-started edge; the connection closes anyway
                 logger.warning("status consumer did not stop cleanly: {}", type(exc).__name__)
         await relay.relay_once()

@@ -385,7 +385,8 @@ def own_slice_needs(service: str) -> set[tuple[str, str]]:
     settings, sub = Settings(_env_file=None), discovery.service(service).subscription
     mine = {sub.queue, names.dead_letter_queue(sub.queue)}
     plan = build_plan(settings, [sub])
-    needs = {("read", sub.queue)}
+    # a paused process shows itself by a queue of its own (workers/runtime/edge.py)
+    needs = {("read", sub.queue), ("configure", names.pause_marker(sub.queue, "w@host:1"))}
     for queue in (q for q in plan.queues if q.name in mine):
         needs.add(("configure", queue.name))
         if dlx := queue.arguments.get("x-dead-letter-exchange"):

@@ -63,16 +63,9 @@ def test_a_message_failure_is_not_an_outage(error: Exception) -> None:
     assert not is_infrastructure(error)
 
 
-async def test_a_pause_cancels_consuming_once_probes_one_at_a_time_and_resumes() -> None:
+async def test_a_pause_is_announced_once_probes_one_at_a_time_and_resumes() -> None:
     calls: list[str] = []
-
-    async def on_pause() -> None:
-        calls.append("pause")
-
-    async def on_resume() -> None:
-        calls.append("resume")
-
-    pause = Pause("unit.outage", on_pause=on_pause, on_resume=on_resume)
+    pause = Pause("unit.outage", on_change=lambda paused: calls.append(("resume", "pause")[paused]))
     # given two deliveries that both meet the outage
     await pause.failed(InfrastructureError("down"))
     await pause.failed(InfrastructureError("down"))

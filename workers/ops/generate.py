@@ -64,7 +64,8 @@ def permissions(service: Service, settings: Settings) -> dict[str, str]:
     return {
         "user": service.name,
         "vhost": VHOST,
-        "configure": f"^{queue}(\\.dlq)?$",
+        # its dead-letter queue, and the queue that shows a pause of one of its processes
+        "configure": f"^{queue}(\\.dlq|{re.escape(names.PAUSED_INFIX)}.+)?$",
         "write": f"^({'|'.join(write)})$",
         "read": f"^({'|'.join(read)})$",
     }

@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from config.settings import Settings, get_settings
-from contracts.topology import dead_letter_queue
+from contracts.topology import dead_letter_queue, paused_queue
 from workers.ops.management import Management
 from workers.ops.outbox_status import outbox_snapshot, render_outboxes
 from workers.runtime.discovery import subscriptions
@@ -26,6 +26,7 @@ class ServiceStatus:
     queue: str
     processes: int
     consumers: int
+    paused: int
     ready: int
     unacked: int
     dead_letters: int
@@ -34,12 +35,12 @@ class ServiceStatus:
 
     @property
     def state(self) -> str:
-        """`paused`: its workers hold deliveries but consume nothing (an outage, see operations)."""
+        """`paused`: a process of it holds its deliveries through an outage (see operations)."""
         if not self.processes:
             return "stopped"
-        if not self.consumers:
-            return "paused" if self.unacked else "starting"
-        return "running"
+        if self.paused:
+            return "paused"
+        return "running" if self.consumers else "starting"
 
 
 def _rate(queue: dict[str, Any], stat: str) -> float:
@@ -58,6 +59,8 @@ async def snapshot(settings: Settings) -> list[ServiceStatus]:
         ]
         # the consumer list follows each consume and cancel; a queue's own count lags behind
         consuming = Counter((c.get("queue") or {}).get("name") for c in await api.consumers())
+    # a paused process shows itself by a queue of its own while the pause lasts (runtime/edge.py)
+    paused = Counter(paused_queue(name) for name in queues)
     processes = Counter(
         name.split("@", 1)[0].removesuffix("-worker").removesuffix("-api") for name in names
     )
@@ -70,6 +73,7 @@ async def snapshot(settings: Settings) -> list[ServiceStatus]:
                 queue=sub.queue,
                 processes=processes.get(sub.service, 0),
                 consumers=consuming.get(sub.queue, 0),
+                paused=paused.get(sub.queue, 0),
                 ready=int(queue.get("messages_ready") or 0),
                 unacked=int(queue.get("messages_unacknowledged") or 0),
                 dead_letters=int(queues.get(dead_letter_queue(sub.queue), {}).get("messages") or 0),
@@ -89,6 +93,7 @@ def render(rows: list[ServiceStatus]) -> Table:
         "state",
         "processes",
         "consumers",
+        "paused",
         "ready",
         "unacked",
         "DLQ",
@@ -105,6 +110,7 @@ def render(rows: list[ServiceStatus]) -> Table:
             f"[yellow]{r.state}[/yellow]" if r.state == "paused" else r.state,
             str(r.processes),
             str(r.consumers),
+            str(r.paused),
             str(r.ready),
             str(r.unacked),
             dlq,

@@ -9,9 +9,11 @@ the runtime to be dead-lettered) and reads the raw aio-pika message from FastStr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,7 @@ from yarl import URL
 from config.settings import Settings
 from contracts.base import Message
 from contracts.registry import Registry, default_registry
-from contracts.topology import Subscription, exchange_for, routing_key_for
+from contracts.topology import Subscription, exchange_for, pause_marker, routing_key_for
 from outbox.amqp import connection_name
 from outbox.failover import FailoverConnection
 
@@ -40,14 +42,17 @@ if TYPE_CHECKING:
     from workers.runtime.service import ServiceSpec
 
 __all__ = [
+    "PauseMarker",
     "bound_contracts",
     "edge_broker",
-    "pause_edge",
-    "resume_edge",
+    "mark_pauses",
     "router_for",
     "start_edge",
     "stop_edge",
 ]
+
+# How long showing or removing a pause marker may take before it is given up.
+MARKER_TIMEOUT_S = 5.0
 
 Deliver = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
@@ -168,25 +173,73 @@ async def stop_edge(broker: RabbitBroker, consumer: Consumer, timeout: float) ->
     await broker.stop()
 
 
-async def pause_edge(broker: RabbitBroker) -> None:
-    """Cancel every consumer, keeping the channel and so the deliveries in hand, unsettled.
+class PauseMarker:
+    """Shows a paused consumer on the broker: `<queue>.paused.<process>` exists while it lasts.
 
-    FastStream's own `stop()` would wait for the deliveries in hand (the very ones an outage holds)
-    and drop those that arrive meanwhile; cancelling the aio-pika consumer does neither.
+    A paused consumer keeps its consumers and holds what it has (the prefetch bounds what it
+    takes): cancelling them would make the broker give back the deliveries in flight to them,
+    counted against the delivery-limit. So the pause is shown by an exclusive, auto-delete queue
+    of its own, seen by `warren status` and in the management UI, gone with the process.
+    Showing it never delays the consumer: it is done by a task of its own, on a channel of its
+    own (a refused declaration closes its channel, not the consuming one).
     """
-    for subscriber in broker.subscribers:
-        edge: Any = subscriber
-        queue, tag = edge._queue_obj, edge._consumer_tag
-        if queue is not None and tag is not None and not queue.channel.is_closed:
-            await queue.cancel(tag)
-            edge._consumer_tag = None
+
+    def __init__(self, broker: RabbitBroker, queue: str, process: str) -> None:
+        self.broker, self.name = broker, pause_marker(queue, process)
+        self._wanted = self._shown = False
+        self._channel: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    def show(self, paused: bool) -> None:
+        """Make the marker exist (or not) soon; the newest wish wins."""
+        self._wanted = paused
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._follow(), name=f"pause-marker {self.name}")
+
+    async def _follow(self) -> None:
+        while self._shown != self._wanted:
+            wanted = self._wanted
+            try:
+                async with asyncio.timeout(MARKER_TIMEOUT_S):
+                    await (self._declare() if wanted else self._delete())
+            except Exception as exc:  # the broker is away too: the metric and the log still say it
+                logger.info(
+                    "pause marker {} not {}: {}",
+                    self.name,
+                    "declared" if wanted else "deleted",
+                    type(exc).__name__,
+                )
+                if not wanted:
+                    self._shown = False  # the channel is gone, its queue with the connection
+                return
+            self._shown = wanted
+
+    async def _declare(self) -> None:
+        connection: Any = self.broker._connection
+        if connection is None:
+            raise ConnectionError("not connected")
+        self._channel = await connection.channel()
+        await self._channel.declare_queue(self.name, exclusive=True, auto_delete=True)
+
+    async def _delete(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is None or channel.is_closed:
+            return
+        try:
+            await channel.queue_delete(self.name)
+        finally:
+            await channel.close()
+
+    async def close(self) -> None:
+        """Remove the marker (a worker stopping while paused)."""
+        self.show(False)
+        if self._task is not None:
+            with suppress(Exception):
+                await self._task
 
 
-async def resume_edge(broker: RabbitBroker) -> None:
-    """Consume again with every subscriber `pause_edge` cancelled."""
-    for subscriber in broker.subscribers:
-        edge: Any = subscriber
-        if edge._queue_obj is not None and edge._consumer_tag is None:
-            edge._consumer_tag = await edge._queue_obj.consume(
-                edge.consume, no_ack=False, arguments=edge.consume_args
-            )
+def mark_pauses(broker: RabbitBroker, consumer: Consumer, role: str) -> PauseMarker:
+    """Show each pause of `consumer` on the broker, under this process's connection name."""
+    marker = PauseMarker(broker, consumer.queue, connection_name(role))
+    consumer.pause.on_change = marker.show
+    return marker

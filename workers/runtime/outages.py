@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import aiormq.exceptions as amqp
@@ -104,11 +104,10 @@ class Pause:
         self,
         queue: str,
         *,
-        on_pause: Callable[[], Awaitable[None]] | None = None,
-        on_resume: Callable[[], Awaitable[None]] | None = None,
+        on_change: Callable[[bool], None] | None = None,
     ) -> None:
         self.queue = queue
-        self.on_pause, self.on_resume = on_pause, on_resume
+        self.on_change = on_change  # told `True` on a pause, `False` on the resume; never waited on
         self._probing = asyncio.Lock()
         self._probes = 0
         self._since: float | None = None
@@ -131,8 +130,8 @@ class Pause:
                 type(error).__name__,
                 str(error)[:200],
             )
-            if self.on_pause is not None:
-                await self.on_pause()
+            if self.on_change is not None:
+                self.on_change(True)
         self._probes += 1
 
     async def succeeded(self) -> None:
@@ -142,8 +141,8 @@ class Pause:
         lasted, self._since = time.monotonic() - self._since, None
         metrics.PAUSED.labels(self.queue).set(0)
         logger.warning("resumed consuming {} after {:.1f}s paused", self.queue, lasted)
-        if self.on_resume is not None:
-            await self.on_resume()
+        if self.on_change is not None:
+            self.on_change(False)
 
     @asynccontextmanager
     async def attempt(self) -> AsyncIterator[None]:

@@ -21,14 +21,7 @@ from outbox.relay import Relay
 from outbox.tables import MESSAGING_TABLES
 from workers.runtime.consumer import Consumer, Handler
 from workers.runtime.discovery import subscriptions
-from workers.runtime.edge import (
-    edge_broker,
-    pause_edge,
-    resume_edge,
-    router_for,
-    start_edge,
-    stop_edge,
-)
+from workers.runtime.edge import edge_broker, mark_pauses, router_for, start_edge, stop_edge
 from workers.runtime.http import ApiServer
 from workers.runtime.logs import configure_logging
 from workers.runtime.topology import apply_plan, build_plan, only_queues
@@ -124,8 +117,7 @@ async def run_worker(
     )
     broker = edge_broker(settings, f"{spec.name}-worker")
     broker.include_router(router_for(spec, consumer))
-    consumer.pause.on_pause = lambda: pause_edge(broker)
-    consumer.pause.on_resume = lambda: resume_edge(broker)
+    marker = mark_pauses(broker, consumer, f"{spec.name}-worker")
     relay_stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(relay_stop)) if with_relay else None
     api = (
@@ -140,6 +132,7 @@ async def run_worker(
     if api is not None:
         await api.stop()
     await stop_edge(broker, consumer, settings.drain_timeout_s)
+    await marker.close()  # its queue went with the connection; this ends its task
     await relay.settle()
     relay_stop.set()
     if relay_task is not None:
