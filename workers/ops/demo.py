@@ -13,16 +13,17 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import uuid4
 
-import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from config.settings import DEV_API_KEY, get_settings
+
+if TYPE_CHECKING:  # httpx and rich are imported by the demo: `warren worker` loads this module
+    import httpx
+    from rich.console import Console
+    from rich.progress import Progress
 
 PLENTY = 1000  # SKUs with at least this much stock never run out in a demo, however often rerun
 TERMINAL = ("CONFIRMED", "REJECTED", "CANCELLED")
@@ -114,6 +115,8 @@ async def _send(
 
 async def place(client: httpx.AsyncClient, outcome: Outcome, deadline: float) -> None:
     """A cart with the order's lines, checked out with its Idempotency-Key; record the order."""
+    import httpx
+
     order = outcome.order
     try:
         created = await _send(client, "POST", "/carts", deadline)
@@ -140,6 +143,8 @@ async def place(client: httpx.AsyncClient, outcome: Outcome, deadline: float) ->
 
 async def settle(client: httpx.AsyncClient, outcome: Outcome, deadline: float) -> None:
     """Long-poll the order until its status is terminal or the deadline passes."""
+    import httpx
+
     while outcome.order_id and outcome.status not in TERMINAL:
         wait = min(LONG_POLL_S, deadline - time.monotonic())
         if wait < 0.1:
@@ -220,6 +225,9 @@ async def run_demo(
     timeout_s: float = 60.0,
 ) -> bool:
     """Place `orders` demo orders at `url`, show what became of them; True if all as expected."""
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     stock = catalog_stock(get_settings().catalog_path)
     outcomes = [Outcome(order) for order in demo_orders(orders, stock, random.Random())]
     deadline = time.monotonic() + timeout_s
@@ -242,6 +250,8 @@ async def run_demo(
 
 def show(outcomes: list[Outcome], console: Console, url: str, timeout_s: float) -> None:
     """The outcome of every order, then a summary per expected outcome."""
+    from rich.table import Table
+
     table = Table(title="Demo orders", title_justify="left")
     for column in ("order", "card", "items", "status", "reason", "check"):
         table.add_column(column, no_wrap=column in ("order", "status"), overflow="fold")
@@ -291,6 +301,8 @@ def demo(
     ] = 60.0,
 ) -> None:
     """Place demo orders through the HTTP API and check each reaches its expected outcome."""
+    from rich.console import Console
+
     settings = get_settings()
     url = url or local_url(settings.gateway_host, settings.gateway_port)
     ok = asyncio.run(

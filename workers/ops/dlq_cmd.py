@@ -8,14 +8,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import httpx
 import typer
 from aiormq.exceptions import AMQPConnectionError, AMQPError, ChannelInvalidStateError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from config.settings import get_settings
 from workers.ops.dead_letter import Filters, parse_when
@@ -25,9 +23,28 @@ from workers.ops.dlq_scan import QueueNotFound
 from workers.ops.dlq_view import PREVIEW_ROWS, letter_json, letters_table, summaries_table
 from workers.ops.doctor import redact
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 app = typer.Typer(no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+
+
+# rich and httpx are imported when a dlq command runs: `warren worker` loads this module too.
+@cache
+def out() -> Console:
+    """Standard output."""
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def err() -> Console:
+    """Standard error: errors and progress."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
 
 Queue = Annotated[str, typer.Argument(help="The dead-letter queue, e.g. orders.saga.dlq.")]
 Ids = Annotated[list[str] | None, typer.Option("--id", help="A message id (repeat for several).")]
@@ -41,13 +58,15 @@ def _when_option(text: str | None) -> datetime | None:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err().print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
 
 
 @contextmanager
 def _explained() -> Iterator[None]:
     """Turn the failures an operator can act on into one clear line and exit code 1."""
+    import httpx
+
     try:
         yield
     except (QueueNotFound, ReplayError) as exc:
@@ -70,7 +89,7 @@ def list_command() -> None:
     """Every dead-letter queue with its depth, oldest dead letter and top failure reasons."""
     with _explained():
         summaries = asyncio.run(list_dlqs(get_settings()))
-    out.print(summaries_table(summaries))
+    out().print(summaries_table(summaries))
 
 
 @app.command("show")
@@ -85,10 +104,10 @@ def show_command(
     if as_json:
         typer.echo(json.dumps([letter_json(letter) for letter in letters], indent=2))
         return
-    out.print(letters_table(letters, f"{queue}: first {len(letters)}"))
+    out().print(letters_table(letters, f"{queue}: first {len(letters)}"))
     for letter in letters[:PREVIEW_ROWS]:
-        out.print(f"[bold]{letter.message_id}[/bold] {letter.exception_message or ''}")
-        out.print(f"  {letter.body_preview}", highlight=False, markup=False)
+        out().print(f"[bold]{letter.message_id}[/bold] {letter.exception_message or ''}")
+        out().print(f"  {letter.body_preview}", highlight=False, markup=False)
 
 
 def _filters(
@@ -115,7 +134,7 @@ def _confirm_replay(queue: str, filters: Filters, limit: int | None) -> bool:
         preview = asyncio.run(replay(get_settings(), queue, filters, limit=limit, dry_run=True))
     matched = len(preview.matched)
     if matched == 0:
-        out.print(f"no dead letter in {queue} matches; nothing to replay")
+        out().print(f"no dead letter in {queue} matches; nothing to replay")
         return False
     if not sys.stdin.isatty():
         _fail(
@@ -129,8 +148,10 @@ def _confirm_replay(queue: str, filters: Filters, limit: int | None) -> bool:
 def _run_replay(
     queue: str, filters: Filters, limit: int | None, rate: float | None, dry_run: bool
 ) -> ReplayReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(*columns, TimeElapsedColumn(), console=err(), transient=True) as bar:
         task = bar.add_task("scanning", total=None)
 
         def advance(report: ReplayReport) -> None:
@@ -172,10 +193,10 @@ def replay_command(
         raise typer.Exit(0)
     report = _run_replay(queue, filters, limit, rate, dry_run)
     if dry_run:
-        out.print(letters_table(report.matched, f"would replay from {queue}"))
-        out.print(f"dry run: {len(report.matched)} message(s) would be replayed; nothing moved")
+        out().print(letters_table(report.matched, f"would replay from {queue}"))
+        out().print(f"dry run: {len(report.matched)} message(s) would be replayed; nothing moved")
         return
-    out.print(
+    out().print(
         f"replayed {report.replayed} message(s) from {queue} "
         f"(scanned {report.scanned} of {report.depth}); the rest stay in order"
     )
@@ -195,9 +216,9 @@ def purge_command(
             f"(`warren dlq export {queue} FILE` keeps a copy first)",
             code=2,
         )
-    with _explained(), err.status(f"purging {queue}"):
+    with _explained(), err().status(f"purging {queue}"):
         removed = asyncio.run(purge(get_settings(), queue, frozenset(ids or ())))
-    out.print(f"purged {removed} message(s) from {queue}")
+    out().print(f"purged {removed} message(s) from {queue}")
 
 
 @app.command("export")
@@ -206,6 +227,6 @@ def export_command(
     file: Annotated[Path, typer.Argument(help="Where to write JSON lines.", dir_okay=False)],
 ) -> None:
     """Write every dead letter of QUEUE to FILE as JSON lines; nothing is removed."""
-    with _explained(), err.status(f"exporting {queue}"):
+    with _explained(), err().status(f"exporting {queue}"):
         written = asyncio.run(export(get_settings(), queue, file))
-    out.print(f"exported {written} message(s) from {queue} to {file}")
+    out().print(f"exported {written} message(s) from {queue} to {file}")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from workers.ops.dead_letter import DeadLetter
 from workers.ops.dlq import DlqSummary
 from workers.ops.dlq_replay import destination
+
+if TYPE_CHECKING:
+    from rich.table import Table  # imported when a table is drawn (`warren worker` never does)
 
 PREVIEW_ROWS = 50
 
@@ -31,6 +32,8 @@ def _when(moment: datetime | None) -> str:
 
 def summaries_table(summaries: list[DlqSummary]) -> Table:
     """One row per DLQ: depth, age of the oldest dead letter, top reasons."""
+    from rich.table import Table
+
     table = Table("queue", "messages", "oldest", "top reasons", title="dead-letter queues")
     for summary in summaries:
         reasons = ", ".join(f"{reason} x{n}" for reason, n in summary.reasons) or "-"
@@ -42,6 +45,8 @@ def summaries_table(summaries: list[DlqSummary]) -> Table:
 
 def letters_table(letters: list[DeadLetter], title: str) -> Table:
     """One row per dead letter (the first PREVIEW_ROWS)."""
+    from rich.table import Table
+
     table = Table("#", "message id", "type", "reason", "exception", "attempts", "failed at")
     table.add_column("destination")
     table.add_column("replays")

@@ -15,8 +15,6 @@ from urllib.parse import urlsplit
 
 import aio_pika
 import aiormq
-import asyncpg
-import httpx
 import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -113,6 +111,8 @@ async def _check_amqp(settings: Settings, url: str, limit_s: float) -> Check:
 
 
 async def _check_management(settings: Settings, limit_s: float) -> Check:
+    import httpx  # here, not at the top: `warren worker` loads this module, never runs it
+
     name, target = "RabbitMQ management API", settings.management_url
     try:
         async with asyncio.timeout(limit_s + 1), Management(settings, timeout_s=limit_s) as api:
@@ -135,6 +135,8 @@ async def _check_management(settings: Settings, limit_s: float) -> Check:
 
 async def _missing_plugins(settings: Settings, limit_s: float) -> list[str]:
     """The plugins Warren uses that some node of the cluster has not enabled."""
+    import httpx
+
     try:
         async with Management(settings, timeout_s=limit_s) as api:
             nodes = await api.nodes()
@@ -145,6 +147,8 @@ async def _missing_plugins(settings: Settings, limit_s: float) -> list[str]:
 
 
 async def _check_postgres(dsn: str, limit_s: float) -> Check:
+    import asyncpg
+
     name, target = "PostgreSQL (test database server)", redact(dsn)
     try:
         async with asyncio.timeout(limit_s + 1):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
-import httpx
-
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx  # imported on first use: a worker process never needs it
 
 EVERYTHING = {"configure": ".*", "write": ".*", "read": ".*"}
 
@@ -28,6 +29,8 @@ class Management:
         timeout_s: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        import httpx
+
         self.vhost = vhost or settings.vhost
         self._settings = settings
         self._owner = client is None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from config.settings import Settings
 from outbox.backlog import OutboxBacklog, database_exists, read_backlog
 from workers.runtime.discovery import services
+
+if TYPE_CHECKING:
+    from rich.table import Table  # imported when a table is drawn (`warren worker` never does)
 
 READ_TIMEOUT_S = 5.0
 
@@ -51,6 +53,8 @@ def _age(seconds: float) -> str:
 
 def render_outboxes(rows: list[OutboxStatus]) -> Table:
     """The outbox table; a service whose rows keep failing (or are unroutable) is an error row."""
+    from rich.table import Table
+
     table = Table(title="Outboxes (unpublished rows)")
     for column in ("service", "pending", "failing", "unroutable", "oldest", "last error"):
         table.add_column(column, justify="left" if column in {"service", "last error"} else "right")

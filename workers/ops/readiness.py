@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import httpx
-
 from config.settings import Settings
 from outbox.amqp import connection_name
 from workers.ops.management import Management
@@ -38,6 +36,8 @@ def http_probe(url: str) -> Probe:
     """Ready when `url` answers 200."""
 
     async def answers(pid: int) -> bool:
+        import httpx  # only the supervisor probes: not imported by a worker process
+
         try:
             async with httpx.AsyncClient(timeout=2.0) as client:
                 return (await client.get(url)).status_code == 200

@@ -6,18 +6,19 @@ import asyncio
 import contextlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
 
 from config.settings import Settings, get_settings
 from contracts.topology import dead_letter_queue, paused_queue
 from workers.ops.management import Management
 from workers.ops.outbox_status import outbox_snapshot, render_outboxes
 from workers.runtime.discovery import subscriptions
+
+if TYPE_CHECKING:
+    from rich.console import Group
+    from rich.table import Table
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,8 @@ async def snapshot(settings: Settings) -> list[ServiceStatus]:
 
 def render(rows: list[ServiceStatus]) -> Table:
     """The status table."""
+    from rich.table import Table  # rich is imported by the command, not by `warren worker`
+
     table = Table(title="Warren services")
     for column in (
         "service",
@@ -125,6 +128,9 @@ def status(
     every: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
 ) -> None:
     """Show services, processes, queue depths and rates, and outbox backlogs (live until Ctrl-C)."""
+    from rich.console import Console, Group
+    from rich.live import Live
+
     settings = get_settings()
 
     async def view() -> Group:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from config.settings import DEV_API_KEY, DEV_API_KEY_ENTRY, Settings, get_settings
 from workers.ops.autoscale import ScalePolicy
@@ -21,6 +18,9 @@ from workers.ops.supervisor import Child
 from workers.ops.up_session import UpSession, echo
 from workers.provider.settings import ProviderSettings
 from workers.runtime.discovery import worker_names, workers
+
+if TYPE_CHECKING:  # rich is imported by `warren up`, not by `warren worker` (this module loads)
+    from rich.console import Console
 
 STOP_MARGIN_S = 10.0
 PROVIDER_URL_VARIABLE = "WARREN_PAYMENT_PROVIDER_URL"
@@ -106,6 +106,9 @@ def print_banner(
     provider_url: str | None = None,
 ) -> None:
     """Where everything is, and how to place a first order by hand."""
+    from rich.table import Table
+    from rich.text import Text
+
     key = DEV_API_KEY if DEV_API_KEY_ENTRY in settings.api_keys else "YOUR-API-KEY"
     grid = Table.grid(padding=(0, 2))
     grid.add_row("API docs", f"{api_url}/docs")
@@ -200,6 +203,8 @@ def up(
     ] = False,
 ) -> None:
     """Run the gateway and every worker (with relays) on this machine; Ctrl-C stops them."""
+    from rich.console import Console
+
     if exit_after_demo and demo is None:
         raise typer.BadParameter("--exit-after-demo needs --demo N")
     options = UpOptions(

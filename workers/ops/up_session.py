@@ -7,12 +7,12 @@ import contextlib
 import signal
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, TypeVar
 
 from workers.ops.supervisor import Child, ChildDied, Supervisor, describe
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 TAIL_LINES = 20
@@ -35,6 +35,8 @@ def style_for(name: str) -> str:
 
 def echo(console: Console, name: str) -> Callable[[str], None]:
     """Print a child's line behind its coloured name."""
+    from rich.text import Text
+
     prefix = (f"{name:<9}| ", style_for(name))
     return lambda line: console.print(Text.assemble(prefix, Text.from_ansi(line)), soft_wrap=True)
 
@@ -93,6 +95,8 @@ class UpSession:
 
     def fail(self, message: str, culprits: list[Child]) -> None:
         """Report a failure with the culprits' last lines, then stop everything with exit 1."""
+        from rich.text import Text
+
         self.console.print(f"[bold red]{message}[/]")
         for child in culprits:
             self.console.print(f"[bold]last lines of {child.name}:[/]")

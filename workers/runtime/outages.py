@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import aiormq.exceptions as amqp
-import asyncpg.exceptions as pg
 from loguru import logger
 from sqlalchemy import exc as sa
 
@@ -23,21 +23,33 @@ from outbox.backoff import retry_delay
 from workers.runtime import metrics
 from workers.runtime.errors import InfrastructureError
 
-_PG_DOWN = (
-    pg.PostgresConnectionError,
-    pg.InterfaceError,
-    pg.CannotConnectNowError,
-    pg.TooManyConnectionsError,
-    pg.OperatorInterventionError,  # admin shutdown, crash shutdown, cancelled by the operator
-    pg.IdleInTransactionSessionTimeoutError,
-)
+
+def _pg_down() -> tuple[type[BaseException], ...]:
+    """asyncpg's errors that mean PostgreSQL is down; none while asyncpg is not loaded.
+
+    A process on SQLite never imports asyncpg (about 2 MiB), and then none of its errors can
+    be raised: the check imports nothing.
+    """
+    pg = sys.modules.get("asyncpg.exceptions")
+    if pg is None:
+        return ()
+    return (
+        pg.PostgresConnectionError,
+        pg.InterfaceError,
+        pg.CannotConnectNowError,
+        pg.TooManyConnectionsError,
+        pg.OperatorInterventionError,  # admin shutdown, crash shutdown, cancelled by the operator
+        pg.IdleInTransactionSessionTimeoutError,
+    )
+
+
 _BROKER_DOWN = (
     amqp.AMQPConnectionError,
     amqp.ChannelInvalidStateError,
     amqp.ChannelClosed,
     amqp.ConnectionClosed,
 )
-_ALWAYS = (InfrastructureError, OSError, sa.InterfaceError, sa.TimeoutError, *_PG_DOWN)
+_ALWAYS = (InfrastructureError, OSError, sa.InterfaceError, sa.TimeoutError)
 # The probe's backoff: the first probe after about half a second, then at most every 5 s.
 PROBE_BASE_S, PROBE_CAP_S = 0.5, 5.0
 
@@ -55,7 +67,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def _is_down(error: BaseException) -> bool:
-    if isinstance(error, _ALWAYS):
+    if isinstance(error, (*_ALWAYS, *_pg_down())):
         return True
     if isinstance(error, sa.DBAPIError) and error.connection_invalidated:
         return True
