@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -131,8 +131,9 @@ class Placer:
         keyed = [(p.client, p.key) for p in batch if p.key is not None]
         known: dict[tuple[str, str], Any] = {}
         if keyed:
-            found = await rows(uow.session, _KEYS_OF, {"pairs": keyed})
-            known = {(r.client, r.key): r for r in found}
+            clients, keys = sorted({c for c, _ in keyed}), sorted({k for _, k in keyed})
+            found = await rows(uow.session, _KEYS_OF, {"clients": clients, "keys": keys})
+            known = {(r.client, r.key): r for r in found}  # a row of another pair is ignored
         outcomes: list[Outcome] = []
         views, histories, records = [], [], []
         for p in batch:
@@ -207,8 +208,11 @@ def _command(order_id: uuid.UUID, body: PlaceOrderRequest) -> PlaceOrder:
     )
 
 
-# Built once, run with parameters (see outbox.db.rows); the key pairs expand per batch.
+# Built once, run with parameters (see outbox.db.rows); the clients and keys expand per batch.
+# Two `IN` lists, not one of (client, key) pairs: SQLite scans the whole table for a row-value
+# `IN`, but searches the primary key for every client and key of two lists.
 _KEYS_OF = select(KEYS.c.client, KEYS.c.key, KEYS.c.request_hash, KEYS.c.order_id).where(
-    tuple_(KEYS.c.client, KEYS.c.key).in_(bindparam("pairs", expanding=True))
+    KEYS.c.client.in_(bindparam("clients", expanding=True)),
+    KEYS.c.key.in_(bindparam("keys", expanding=True)),
 )
 _ADD_VIEWS, _ADD_HISTORY, _ADD_KEYS = insert(VIEWS), insert(HISTORY), insert(KEYS)
