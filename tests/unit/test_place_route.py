@@ -134,3 +134,34 @@ async def test_no_key_gets_401_and_a_flood_gets_429_problems(http: httpx.AsyncCl
     limited = [a for a in answers if a.status_code == 429]
     assert limited and int(limited[0].headers["retry-after"]) >= 1
     assert limited[0].json()["status"] == 429 and limited[0].json()["instance"] == "/orders"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "title"),
+    [
+        (OSError("the disk is gone"), 503, "Service unavailable"),
+        (RuntimeError("a bug"), 500, "Internal error"),
+    ],
+)
+async def test_a_failing_desk_gets_a_problem_with_the_security_headers(
+    http: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    status: int,
+    title: str,
+) -> None:
+    async def failing(*_: Any) -> None:
+        raise error
+
+    transport = http._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    monkeypatch.setattr(transport.app.state.desk, "place", failing)  # type: ignore[attr-defined]
+    before = REQUESTS.labels("POST", "/orders", str(status))._value.get()
+
+    answer = await post(http, order_body(), FAST)
+
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["title"] == title
+    assert all(name in answer.headers for name in SECURITY)
+    assert REQUESTS.labels("POST", "/orders", str(status))._value.get() == before + 1
