@@ -21,11 +21,10 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.base import Address, OrderLine
 from contracts.envelope import Envelope
-from contracts.orders import OrderStatus, PaymentMethod, PlaceOrder
+from contracts.orders import OrderStatus, PlaceOrder
 from gateway.problems import ProblemError
-from gateway.schemas import OrderOut, PlaceOrderRequest, order_out
+from gateway.schemas import OrderOut, PlaceOrderRequest
 from gateway.tables import HISTORY, KEYS, VIEWS
 from outbox.db import rows
 from outbox.tables import utcnow
@@ -43,7 +42,11 @@ Show = Callable[[AsyncSession, str, str], Awaitable[OrderOut]]
 
 def request_hash(body: PlaceOrderRequest) -> str:
     """A fingerprint of a request body, to tell a retry from a different request."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return _fingerprint(body.model_dump(mode="json"))
+
+
+def _fingerprint(dumped: dict[str, Any]) -> str:
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -55,11 +58,13 @@ class Placement:
     body: PlaceOrderRequest
     key: str | None
     traceparent: str | None
-    fingerprint: str = field(init=False)
+    dumped: dict[str, Any] = field(init=False)  # the body as JSON values, made once
+    fingerprint: str = field(init=False)  # only a keyed request is ever compared
     done: asyncio.Future[Outcome] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.fingerprint = request_hash(self.body)
+        self.dumped = self.body.model_dump(mode="json")
+        self.fingerprint = "" if self.key is None else _fingerprint(self.dumped)
         self.done = asyncio.get_running_loop().create_future()
 
 
@@ -144,7 +149,7 @@ class Placer:
             view, accepted = self._accept(uow, p)
             views.append(view)
             histories.append(accepted)
-            shown = order_out(SimpleNamespace(**view), [SimpleNamespace(**accepted)])
+            shown = _shown(view, accepted)
             outcomes.append((shown, True))
             if p.key is not None:
                 record = {"client": p.client, "key": p.key, "request_hash": p.fingerprint}
@@ -171,6 +176,7 @@ class Placer:
 
     def _accept(self, uow: UnitOfWork, p: Placement) -> tuple[dict[str, Any], dict[str, Any]]:
         order_id, now = uuid.uuid4(), utcnow()
+        currency = p.body.currency or "EUR"
         view = {
             "order_id": str(order_id),
             "client": p.client,
@@ -178,9 +184,9 @@ class Placer:
             "status": OrderStatus.PENDING.value,
             "reason": None,
             "sequence": 0,
-            "items": [line.model_dump() for line in p.body.items],
+            "items": p.dumped["items"],
             "total_cents": None,
-            "currency": p.body.currency or "EUR",
+            "currency": currency,
             "created_at": now,
             "updated_at": now,
         }
@@ -192,19 +198,45 @@ class Placer:
             "at": now,
         }
         with self._spans.span("POST /orders", p.traceparent, order_id=str(order_id)) as span:
-            command = _command(order_id, p.body)
+            command = _command(order_id, p.dumped, currency)
             uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
         return view, accepted
 
 
-def _command(order_id: uuid.UUID, body: PlaceOrderRequest) -> PlaceOrder:
-    return PlaceOrder(
-        order_id=order_id,
-        customer_id=body.customer_id,
-        items=[OrderLine(sku=line.sku, quantity=line.quantity) for line in body.items],
-        payment=PaymentMethod(token=body.payment.token),
-        shipping_address=Address(**body.shipping_address.model_dump()),
-        currency=body.currency or "EUR",
+def _command(order_id: uuid.UUID, dumped: dict[str, Any], currency: str) -> PlaceOrder:
+    """The order's `PlaceOrder`, validated in one call from the body's values."""
+    return PlaceOrder.model_validate(
+        {
+            "order_id": order_id,
+            "customer_id": dumped["customer_id"],
+            "items": dumped["items"],
+            "payment": dumped["payment"],
+            "shipping_address": dumped["shipping_address"],
+            "currency": currency,
+        }
+    )
+
+
+def _shown(view: dict[str, Any], accepted: dict[str, Any]) -> OrderOut:
+    """A new order as its client sees it (what `order_out` makes of its rows), in one call."""
+    return OrderOut.model_validate(
+        {
+            "order_id": view["order_id"],
+            "status": view["status"],
+            "reason": None,
+            "items": view["items"],
+            "total": {"amount_cents": None, "currency": view["currency"]},
+            "created_at": view["created_at"],
+            "updated_at": view["updated_at"],
+            "history": [
+                {
+                    "status": accepted["status"],
+                    "reason": accepted["reason"],
+                    "sequence": 0,
+                    "at": accepted["at"],
+                }
+            ],
+        }
     )
 
 
