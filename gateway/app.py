@@ -91,5 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc") if docs else ())
     app.add_middleware(Measure)  # outermost, so refusals by the layers above count too
-    app.serve_place_order_in_front()  # in front of all of them: it does their work itself
+    app.serve_orders_in_front()  # in front of all of them: it does their work itself
     return app

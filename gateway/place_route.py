@@ -12,11 +12,13 @@ stays declared there, so the OpenAPI document is unchanged.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,12 +33,20 @@ PATH = "/orders"
 KEY_MAX, TRACEPARENT_MAX = 255, 55  # the FastAPI route's `Header` limits
 _JSON = b"application/json"
 _SERIALIZER = OrderOut.__pydantic_serializer__
-_TIMED = LATENCY.labels("POST", PATH)
-_PLACED = REQUESTS.labels("POST", PATH, "202")
+WAIT_MAX = 30.0  # the FastAPI route's `Query(le=30)`
+_ONE_ORDER, _ORDER_ROUTE = f"{PATH}/", f"{PATH}/{{order_id}}"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as str(UUID)
+_SECONDS = re.compile(rb"[0-9]{1,2}(\.[0-9]{1,6})?")
+_PLACE_TIMED, _PLACED = LATENCY.labels("POST", PATH), REQUESTS.labels("POST", PATH, "202")
+_SHOW_TIMED, _SHOWN = (
+    LATENCY.labels("GET", _ORDER_ROUTE),
+    REQUESTS.labels("GET", _ORDER_ROUTE, "200"),
+)
 
 
 class PlaceOrderRoute:
-    """ASGI front of the gateway: `POST /orders` answered here when the request is well formed.
+    """ASGI front of the gateway: `POST /orders` and `GET /orders/{id}` answered here when the
+    request is well formed.
 
     `app` is the application behind it (FastAPI and its middlewares), which gets every other
     request; `gateway` is the FastAPI application whose state holds the keys, the rate limiter
@@ -49,12 +59,22 @@ class PlaceOrderRoute:
     @staticmethod
     def takes(scope: Scope) -> bool:
         """Whether the request is one this front looks at (the rest go straight on)."""
-        return scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST"
+        if scope["type"] != "http":
+            return False
+        path, method = scope["path"], scope["method"]
+        return (path == PATH and method == "POST") or (
+            method == "GET" and path.startswith(_ONE_ORDER)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.takes(scope):
             await self.app(scope, receive, send)
-            return
+        elif scope["method"] == "POST":
+            await self._post(scope, receive, send)
+        else:
+            await self._get(scope, receive, send)
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = _headers(scope)
         declared = headers.get(b"content-length")
@@ -74,22 +94,71 @@ class PlaceOrderRoute:
         if order is None:  # FastAPI's route says what is wrong, in its own words
             await self.app(scope, _replay(body, receive), send)
             return
-        scope["app"] = self.gateway  # as the application would (a problem's `Request` reads it)
-        status = 500
-        try:
-            status = await self._place(scope, send, headers, order, key, traceparent)
-        finally:
-            _TIMED.observe(time.perf_counter() - started)
-            (_PLACED if status == 202 else REQUESTS.labels("POST", PATH, str(status))).inc()
 
-    async def _place(
+        async def place(client: str) -> tuple[OrderOut, list[tuple[bytes, bytes]]]:
+            placed, created = await self.gateway.state.desk.place(
+                client, order, _text(key), _text(traceparent)
+            )
+            extra = [
+                (b"location", f"{PATH}/{placed.order_id}".encode()),
+                (b"retry-after", b"1"),
+            ]
+            if not created:
+                extra.append((b"idempotent-replayed", b"true"))
+            return placed, extra
+
+        await self._answer(scope, send, headers, place, 202, _PLACED, _PLACE_TIMED, started)
+
+    async def _get(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        order_id, wait = scope["path"][len(_ONE_ORDER) :], _wait(scope["query_string"])
+        if wait is None or _UUID.fullmatch(order_id) is None:  # FastAPI's route tells why
+            await self.app(scope, receive, send)
+            return
+        desk = self.gateway.state.desk
+
+        async def show(client: str) -> tuple[OrderOut, list[tuple[bytes, bytes]]]:
+            if wait:
+                return await desk.wait(client, order_id, wait), []
+            return await desk.get(client, order_id), []
+
+        await self._answer(scope, send, _headers(scope), show, 200, _SHOWN, _SHOW_TIMED, started)
+
+    async def _answer(
         self,
         scope: Scope,
         send: Send,
         headers: dict[bytes, bytes],
-        order: PlaceOrderRequest,
-        key: bytes | None,
-        traceparent: bytes | None,
+        call: Callable[[str], Awaitable[tuple[OrderOut, list[tuple[bytes, bytes]]]]],
+        status: int,
+        counted: Counter,
+        timed: Histogram,
+        started: float,
+    ) -> None:
+        """Authenticate, `call` the desk for the client, answer; measured as `Measure` does."""
+        scope["app"] = self.gateway  # as the application would (a problem's `Request` reads it)
+        sent = 500
+        try:
+            sent = await self._send(scope, send, headers, call, status)
+        finally:
+            timed.observe(time.perf_counter() - started)
+            route = self.gateway_route(scope)
+            (
+                counted if sent == status else REQUESTS.labels(scope["method"], route, str(sent))
+            ).inc()
+
+    @staticmethod
+    def gateway_route(scope: Scope) -> str:
+        """The route template the metrics label a request with."""
+        return PATH if scope["method"] == "POST" else _ORDER_ROUTE
+
+    async def _send(
+        self,
+        scope: Scope,
+        send: Send,
+        headers: dict[bytes, bytes],
+        call: Callable[[str], Awaitable[tuple[OrderOut, list[tuple[bytes, bytes]]]]],
+        status: int,
     ) -> int:
         state = self.gateway.state
         added = security_headers(scope)
@@ -98,37 +167,34 @@ class PlaceOrderRoute:
                 _text(headers.get(b"x-api-key")), _text(headers.get(b"authorization"))
             )
             state.limiter.take(client)
-            placed, created = await state.desk.place(client, order, _text(key), _text(traceparent))
+            order, extra = await call(client)
         except Exception as exc:
             request = Request(scope)
             answer = await problem_for(request, exc) or await unexpected(request, exc)
             answer.raw_headers.extend(added)
             await answer(scope, _no_body, send)
             return answer.status_code
-        content = _SERIALIZER.to_json(placed, by_alias=True)
-        extra = [] if created else [(b"idempotent-replayed", b"true")]
+        content = _SERIALIZER.to_json(order, by_alias=True)
         response_headers = [
             (b"content-length", str(len(content)).encode()),
             (b"content-type", _JSON),
-            (b"location", f"{PATH}/{placed.order_id}".encode()),
-            (b"retry-after", b"1"),
             *extra,
             *added,
         ]
-        await send({"type": "http.response.start", "status": 202, "headers": response_headers})
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": content})
-        return 202
+        return status
 
 
 class Gateway(FastAPI):
-    """The gateway's FastAPI application, with `POST /orders` answered in front of it."""
+    """The gateway's FastAPI application, with the orders' hot routes answered in front of it."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.front: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
 
-    def serve_place_order_in_front(self) -> None:
-        """From now on, a well-formed `POST /orders` skips the application's stack."""
+    def serve_orders_in_front(self) -> None:
+        """From now on, a well-formed `POST /orders` or `GET /orders/{id}` skips the stack."""
         self.front = PlaceOrderRoute(self._behind, self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,6 +205,17 @@ class Gateway(FastAPI):
 
     async def _behind(self, scope: Scope, receive: Receive, send: Send) -> None:
         await FastAPI.__call__(self, scope, receive, send)
+
+
+def _wait(query: bytes) -> float | None:
+    """The long-poll's seconds from a query of `wait` alone (or none): None for anything else."""
+    if not query:
+        return 0.0
+    name, _, value = query.partition(b"=")
+    if name != b"wait" or _SECONDS.fullmatch(value) is None:
+        return None
+    seconds = float(value)
+    return seconds if seconds <= WAIT_MAX else None
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
