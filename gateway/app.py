@@ -19,7 +19,7 @@ from gateway.limits import BodySizeLimit
 from gateway.messaging import Messaging
 from gateway.metrics import Measure, serve_metrics
 from gateway.notifier import Notifier
-from gateway.place_route import PlaceOrderRoute, declared_route
+from gateway.place_route import Gateway
 from gateway.routes import carts, orders, probes, public_metrics, users
 from gateway.tables import TABLES
 from outbox.db import create_engine, create_tables, session_factory
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics_listener.server_close()
 
     docs = bool(settings.gateway_docs)
-    app = FastAPI(
+    app = Gateway(
         title="Warren gateway",
         version="1.0.0",
         description=DESCRIPTION,
@@ -88,8 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.gateway_metrics_port is None:
         app.include_router(public_metrics)
     problems.install(app)
-    app.add_middleware(PlaceOrderRoute, route=declared_route(orders))  # innermost: after the limit
     app.add_middleware(BodySizeLimit)
     app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc") if docs else ())
     app.add_middleware(Measure)  # outermost, so refusals by the layers above count too
+    app.serve_orders_in_front()  # in front of all of them: it does their work itself
     return app

@@ -58,8 +58,14 @@ class ApiKeys:
 
     async def client(self, request: Request) -> str:
         """The client name for the request's key, or a 401 problem."""
-        key = request.headers.get("x-api-key")
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return await self.client_of(
+            request.headers.get("x-api-key"), request.headers.get("authorization")
+        )
+
+    async def client_of(self, x_api_key: str | None, authorization: str | None) -> str:
+        """The client name for the key in these headers' values, or a 401 problem."""
+        key = x_api_key
+        scheme, _, token = (authorization or "").partition(" ")
         if key is None and scheme.lower() == "bearer":
             key = token.strip()
         if not key:

@@ -34,10 +34,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        added = [*COMMON, (b"content-security-policy", self._csp(scope["path"]))]
-        # the scheme is https only on TLS or from a proxy uvicorn trusts (--forwarded-allow-ips)
-        if scope.get("scheme") == "https":
-            added.append(HSTS)
+        added = security_headers(scope, self.docs_paths)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -46,5 +43,14 @@ class SecurityHeaders:
 
         await self.app(scope, receive, with_headers)
 
-    def _csp(self, path: str) -> bytes:
-        return DOCS_CSP if path in self.docs_paths else API_CSP
+
+def security_headers(
+    scope: Scope, docs_paths: frozenset[str] = frozenset()
+) -> list[tuple[bytes, bytes]]:
+    """The headers every answer to this request gets."""
+    csp = DOCS_CSP if scope["path"] in docs_paths else API_CSP
+    added = [*COMMON, (b"content-security-policy", csp)]
+    # the scheme is https only on TLS or from a proxy uvicorn trusts (--forwarded-allow-ips)
+    if scope.get("scheme") == "https":
+        added.append(HSTS)
+    return added

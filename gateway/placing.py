@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.base import Address, OrderLine
 from contracts.envelope import Envelope
-from contracts.orders import OrderStatus, PaymentMethod, PlaceOrder
+from contracts.orders import OrderStatus, PlaceOrder
 from gateway.problems import ProblemError
-from gateway.schemas import OrderOut, PlaceOrderRequest, order_out
+from gateway.schemas import OrderOut, PlaceOrderRequest
 from gateway.tables import HISTORY, KEYS, VIEWS
 from outbox.db import rows
 from outbox.tables import utcnow
@@ -43,7 +42,11 @@ Show = Callable[[AsyncSession, str, str], Awaitable[OrderOut]]
 
 def request_hash(body: PlaceOrderRequest) -> str:
     """A fingerprint of a request body, to tell a retry from a different request."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return _fingerprint(body.model_dump(mode="json"))
+
+
+def _fingerprint(dumped: dict[str, Any]) -> str:
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -55,11 +58,13 @@ class Placement:
     body: PlaceOrderRequest
     key: str | None
     traceparent: str | None
-    fingerprint: str = field(init=False)
+    dumped: dict[str, Any] = field(init=False)  # the body as JSON values, made once
+    fingerprint: str = field(init=False)  # only a keyed request is ever compared
     done: asyncio.Future[Outcome] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.fingerprint = request_hash(self.body)
+        self.dumped = self.body.model_dump(mode="json")
+        self.fingerprint = "" if self.key is None else _fingerprint(self.dumped)
         self.done = asyncio.get_running_loop().create_future()
 
 
@@ -131,8 +136,9 @@ class Placer:
         keyed = [(p.client, p.key) for p in batch if p.key is not None]
         known: dict[tuple[str, str], Any] = {}
         if keyed:
-            found = await rows(uow.session, _KEYS_OF, {"pairs": keyed})
-            known = {(r.client, r.key): r for r in found}
+            clients, keys = sorted({c for c, _ in keyed}), sorted({k for _, k in keyed})
+            found = await rows(uow.session, _KEYS_OF, {"clients": clients, "keys": keys})
+            known = {(r.client, r.key): r for r in found}  # a row of another pair is ignored
         outcomes: list[Outcome] = []
         views, histories, records = [], [], []
         for p in batch:
@@ -143,7 +149,7 @@ class Placer:
             view, accepted = self._accept(uow, p)
             views.append(view)
             histories.append(accepted)
-            shown = order_out(SimpleNamespace(**view), [SimpleNamespace(**accepted)])
+            shown = _shown(view, accepted)
             outcomes.append((shown, True))
             if p.key is not None:
                 record = {"client": p.client, "key": p.key, "request_hash": p.fingerprint}
@@ -170,6 +176,7 @@ class Placer:
 
     def _accept(self, uow: UnitOfWork, p: Placement) -> tuple[dict[str, Any], dict[str, Any]]:
         order_id, now = uuid.uuid4(), utcnow()
+        currency = p.body.currency or "EUR"
         view = {
             "order_id": str(order_id),
             "client": p.client,
@@ -177,9 +184,9 @@ class Placer:
             "status": OrderStatus.PENDING.value,
             "reason": None,
             "sequence": 0,
-            "items": [line.model_dump() for line in p.body.items],
+            "items": p.dumped["items"],
             "total_cents": None,
-            "currency": p.body.currency or "EUR",
+            "currency": currency,
             "created_at": now,
             "updated_at": now,
         }
@@ -191,24 +198,53 @@ class Placer:
             "at": now,
         }
         with self._spans.span("POST /orders", p.traceparent, order_id=str(order_id)) as span:
-            command = _command(order_id, p.body)
+            command = _command(order_id, p.dumped, currency)
             uow.publish(Envelope(command, correlation_id=str(order_id), traceparent=span))
         return view, accepted
 
 
-def _command(order_id: uuid.UUID, body: PlaceOrderRequest) -> PlaceOrder:
-    return PlaceOrder(
-        order_id=order_id,
-        customer_id=body.customer_id,
-        items=[OrderLine(sku=line.sku, quantity=line.quantity) for line in body.items],
-        payment=PaymentMethod(token=body.payment.token),
-        shipping_address=Address(**body.shipping_address.model_dump()),
-        currency=body.currency or "EUR",
+def _command(order_id: uuid.UUID, dumped: dict[str, Any], currency: str) -> PlaceOrder:
+    """The order's `PlaceOrder`, validated in one call from the body's values."""
+    return PlaceOrder.model_validate(
+        {
+            "order_id": order_id,
+            "customer_id": dumped["customer_id"],
+            "items": dumped["items"],
+            "payment": dumped["payment"],
+            "shipping_address": dumped["shipping_address"],
+            "currency": currency,
+        }
     )
 
 
-# Built once, run with parameters (see outbox.db.rows); the key pairs expand per batch.
+def _shown(view: dict[str, Any], accepted: dict[str, Any]) -> OrderOut:
+    """A new order as its client sees it (what `order_out` makes of its rows), in one call."""
+    return OrderOut.model_validate(
+        {
+            "order_id": view["order_id"],
+            "status": view["status"],
+            "reason": None,
+            "items": view["items"],
+            "total": {"amount_cents": None, "currency": view["currency"]},
+            "created_at": view["created_at"],
+            "updated_at": view["updated_at"],
+            "history": [
+                {
+                    "status": accepted["status"],
+                    "reason": accepted["reason"],
+                    "sequence": 0,
+                    "at": accepted["at"],
+                }
+            ],
+        }
+    )
+
+
+# Built once, run with parameters (see outbox.db.rows); the clients and keys expand per batch.
+# Two `IN` lists, not one of (client, key) pairs: SQLite scans the whole table for a row-value
+# `IN`, but searches the primary key for every client and key of two lists.
 _KEYS_OF = select(KEYS.c.client, KEYS.c.key, KEYS.c.request_hash, KEYS.c.order_id).where(
-    tuple_(KEYS.c.client, KEYS.c.key).in_(bindparam("pairs", expanding=True))
+    KEYS.c.client.in_(bindparam("clients", expanding=True)),
+    KEYS.c.key.in_(bindparam("keys", expanding=True)),
 )
 _ADD_VIEWS, _ADD_HISTORY, _ADD_KEYS = insert(VIEWS), insert(HISTORY), insert(KEYS)

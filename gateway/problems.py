@@ -73,7 +73,7 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error on {} {}", request.method, request.url.path)
     return problem(500, "Internal error", "Something went wrong on our side; it has been logged.")
 
@@ -94,4 +94,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for kind in UNAVAILABLE:
         app.add_exception_handler(kind, _unavailable)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.desk import OrderDesk
 from gateway.notifier import Notifier
-from gateway.placing import BATCH_LIMIT
+from gateway.placing import _KEYS_OF, BATCH_LIMIT
 from gateway.problems import ProblemError
 from gateway.schemas import PlaceOrderRequest
 from gateway.tables import TABLES
@@ -186,3 +186,46 @@ async def test_two_gateways_on_one_database_make_one_order_of_one_key(
     assert sum(not created for _, created in answers) == 5
     keyed = answers[:10]
     assert all(keyed[i][0].order_id == keyed[i + 1][0].order_id for i in range(0, 10, 2))
+
+
+async def test_a_key_is_its_clients_own_even_in_a_batch_of_several_clients(
+    gateway_engine: AsyncEngine,
+) -> None:
+    # given client a's key k1 and client b's key k2, each already used
+    desk = desk_on(gateway_engine, Wakes())
+    first_a, _ = await desk.place("a", request(), "k1")
+    first_b, _ = await desk.place("b", request(), "k2")
+
+    # when, in one batch, a sends k2, b sends k1, and each repeats its own
+    answers = await asyncio.gather(
+        desk.place("a", request(), "k2"),
+        desk.place("b", request(), "k1"),
+        desk.place("a", request(), "k1"),
+        desk.place("b", request(), "k2"),
+    )
+
+    # then the other client's keys made new orders, and each client's own key replayed
+    assert [created for _, created in answers] == [True, True, False, False]
+    assert answers[2][0].order_id == first_a.order_id
+    assert answers[3][0].order_id == first_b.order_id
+    assert await count(gateway_engine, "idempotency_key") == 4
+
+
+async def test_the_key_lookup_searches_the_primary_key_on_sqlite(
+    gateway_engine: AsyncEngine,
+) -> None:
+    # given the batch's key lookup, as SQLite would run it for two clients and three keys
+    if gateway_engine.dialect.name != "sqlite":
+        pytest.skip("a query plan of SQLite's")
+    params = {"clients": ["a", "b"], "keys": ["k1", "k2", "k3"]}
+    expanded = _KEYS_OF.compile(dialect=gateway_engine.dialect).construct_expanded_state(params)
+    values = tuple(expanded.parameters[name] for name in expanded.positiontup or ())
+
+    # when SQLite plans it
+    async with gateway_engine.connect() as connection:
+        explain = f"EXPLAIN QUERY PLAN {expanded.statement}"
+        plan = (await connection.exec_driver_sql(explain, values)).all()
+
+    # then it searches the primary key (a scan would read every key of the last day)
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "SEARCH idempotency_key USING INDEX" in details, details

@@ -134,3 +134,84 @@ async def test_no_key_gets_401_and_a_flood_gets_429_problems(http: httpx.AsyncCl
     limited = [a for a in answers if a.status_code == 429]
     assert limited and int(limited[0].headers["retry-after"]) >= 1
     assert limited[0].json()["status"] == 429 and limited[0].json()["instance"] == "/orders"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "title"),
+    [
+        (OSError("the disk is gone"), 503, "Service unavailable"),
+        (RuntimeError("a bug"), 500, "Internal error"),
+    ],
+)
+async def test_a_failing_desk_gets_a_problem_with_the_security_headers(
+    http: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    status: int,
+    title: str,
+) -> None:
+    async def failing(*_: Any) -> None:
+        raise error
+
+    transport = http._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    monkeypatch.setattr(transport.app.state.desk, "place", failing)  # type: ignore[attr-defined]
+    before = REQUESTS.labels("POST", "/orders", str(status))._value.get()
+
+    answer = await post(http, order_body(), FAST)
+
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["title"] == title
+    assert all(name in answer.headers for name in SECURITY)
+    assert REQUESTS.labels("POST", "/orders", str(status))._value.get() == before + 1
+
+
+async def test_an_order_shown_on_the_fast_path_is_shown_as_the_fastapi_route_shows_it(
+    http: httpx.AsyncClient,
+) -> None:
+    placed = (await post(http, order_body(), FAST)).json()
+    order_id = placed["order_id"]
+    before = REQUESTS.labels("GET", "/orders/{order_id}", "200")._value.get()
+
+    fast = await http.get(f"/orders/{order_id}")
+    waited = await http.get(f"/orders/{order_id}", params={"wait": "0.05"})
+    routed = await http.get(f"/orders/{order_id.upper()}")  # not canonical: left to FastAPI
+
+    for answer in (fast, waited, routed):
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        assert all(name in answer.headers for name in SECURITY)
+        assert answer.json() == placed
+    assert fast.content == routed.content
+    assert REQUESTS.labels("GET", "/orders/{order_id}", "200")._value.get() == before + 3
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/orders/00000000-0000-4000-8000-000000000000", 404),
+        ("/orders/00000000-0000-4000-8000-000000000000?wait=0.01", 404),
+        ("/orders/00000000-0000-4000-8000-000000000000?wait=31", 422),
+        ("/orders/00000000-0000-4000-8000-000000000000?wait=soon", 422),
+        ("/orders/not-a-uuid", 422),
+    ],
+)
+async def test_an_order_not_shown_gets_the_fastapi_routes_problem(
+    http: httpx.AsyncClient, path: str, status: int
+) -> None:
+    answer = await http.get(path)
+
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert all(name in answer.headers for name in SECURITY)
+    assert answer.json()["instance"] == path.partition("?")[0]
+
+
+async def test_showing_an_order_needs_a_key(http: httpx.AsyncClient) -> None:
+    placed = (await post(http, order_body(), FAST)).json()
+
+    answer = await http.get(f"/orders/{placed['order_id']}", headers={"Authorization": ""})
+
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith("Bearer")
