@@ -22,7 +22,7 @@ from gateway.schemas import PlaceOrderRequest
 from gateway.tables import TABLES
 from outbox.db import create_tables, session_factory
 from outbox.tables import OUTBOX
-from tests.conftest import BACKENDS, Backend
+from tests.conftest import BACKENDS, SQLITE_BACKENDS, Backend
 from tests.support.orders import order_body
 
 
@@ -211,12 +211,11 @@ async def test_a_key_is_its_clients_own_even_in_a_batch_of_several_clients(
     assert await count(gateway_engine, "idempotency_key") == 4
 
 
+@pytest.mark.parametrize("backend", SQLITE_BACKENDS, indirect=True)  # SQLite's query plan
 async def test_the_key_lookup_searches_the_primary_key_on_sqlite(
     gateway_engine: AsyncEngine,
 ) -> None:
     # given the batch's key lookup, as SQLite would run it for two clients and three keys
-    if gateway_engine.dialect.name != "sqlite":
-        pytest.skip("a query plan of SQLite's")
     params = {"clients": ["a", "b"], "keys": ["k1", "k2", "k3"]}
     expanded = _KEYS_OF.compile(dialect=gateway_engine.dialect).construct_expanded_state(params)
     values = tuple(expanded.parameters[name] for name in expanded.positiontup or ())
