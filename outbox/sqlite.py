@@ -3,12 +3,15 @@
 aiosqlite runs every statement on a thread of its own and hands the result back to the event loop:
 a few tens of microseconds of queues, futures and wake-ups around statements that take a few
 microseconds themselves (a local file in WAL mode). This driver runs each statement inline, on the
-event loop's thread. Only waiting must not block the loop, and SQLite waits in two places:
+event loop's thread, except a commit, which waits for the disk on a worker thread. Only waiting
+must not block the loop, and SQLite waits in three places:
 
 - for the write lock: transactions that write start with `BEGIN IMMEDIATE`; in this process they
   queue on an asyncio lock per database file, and the loop keeps running while they wait;
 - for another process that holds the write lock: statements answered "busy" are tried again after
-  an asynchronous pause, up to `busy_timeout_s`, instead of sleeping in SQLite's busy handler.
+  an asynchronous pause, up to `busy_timeout_s`, instead of sleeping in SQLite's busy handler;
+- for the disk, when a commit is made durable: the commit runs on a thread of the default
+  executor while the loop goes on.
 
 It is the dialect of `sqlite+inline:///PATH` URLs, Warren's default; `sqlite+aiosqlite:///PATH`
 runs aiosqlite itself, through SQLAlchemy's own dialect (`outbox.db.create_engine` sets up both).
@@ -61,7 +64,15 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 class InlineConnection(AdaptedConnection):
     """A sqlite3 connection with the DBAPI surface SQLAlchemy's async engine expects."""
 
-    __slots__ = ("_begin", "_busy_timeout_s", "_database", "_lock", "_sqlite", "dbapi")
+    __slots__ = (
+        "_begin",
+        "_busy_timeout_s",
+        "_changes",
+        "_database",
+        "_lock",
+        "_sqlite",
+        "dbapi",
+    )
 
     def __init__(
         self,
@@ -78,6 +89,7 @@ class InlineConnection(AdaptedConnection):
         self._database = database
         self._busy_timeout_s = busy_timeout_s
         self._lock: asyncio.Lock | None = None
+        self._changes = 0  # rows changed on this connection before its transaction began
 
     # -- the write lock --------------------------------------------------------------------
     def acquire_write_lock(self) -> None:
@@ -119,6 +131,7 @@ class InlineConnection(AdaptedConnection):
         """Open a transaction the way this engine wants (`BEGIN IMMEDIATE` for writers)."""
         if self._begin != "BEGIN":  # IMMEDIATE or EXCLUSIVE: a writer
             self.acquire_write_lock()
+        self._changes = self._sqlite.total_changes
         try:
             self.retry_busy(self._sqlite.execute, self._begin)
         except BaseException:
@@ -147,10 +160,20 @@ class InlineConnection(AdaptedConnection):
 
     def commit(self) -> None:
         try:
-            self.retry_busy(self._sqlite.commit)
+            self.retry_busy(self._commit)
         finally:
             if self._sqlite.in_transaction is False:
                 self.release_write_lock()
+
+    def _commit(self) -> None:
+        """A transaction that wrote commits on a worker thread: a durable commit waits for the
+        disk (`synchronous=FULL`), and the loop serves everything else meanwhile. Nothing else
+        uses this connection until the commit returns; sqlite3 lets go of the GIL while it waits.
+        One that only read has nothing to wait for and commits here."""
+        if self._sqlite.total_changes == self._changes:
+            self._sqlite.commit()
+        else:
+            await_(asyncio.to_thread(self._sqlite.commit))
 
     def rollback(self) -> None:
         try:
