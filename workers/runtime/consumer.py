@@ -1,9 +1,11 @@
 """The one place that handles deliveries: decode, inbox, handler, outbox, commit, then ack.
 
 Deliveries that arrive while a transaction runs are handled together in the next one (up to
-`handler_batch_size`): one inbox insert, each handler in turn, one commit, then an ack for each.
-A message whose handler fails is taken out of its batch and handled alone, so every retry and
-dead-letter decision is still made for one message.
+`handler_batch_size`): one inbox insert, each handler in turn, one flush of their writes, one
+commit, then an ack for each. A message whose handler raises is taken out of its batch and
+handled alone; a write that fails only at the batch's flush or commit cannot be blamed on one
+message, so each message of that batch is handled alone. Either way every retry and dead-letter
+decision is still made for one message.
 
 A transient failure gets a few short in-process retries here; what happens next (delayed retry
 or `Q.dlq`) is decided in `decisions.py` and carried out, confirm before ack, by `routing.py`.
@@ -258,7 +260,6 @@ class Consumer:
                 with self._scope(incoming, envelope) as traced:
                     try:
                         await self._handlers[traced.message.NAME](traced, uow)
-                        await uow.session.flush()  # so that a failing write blames its message
                     except Exception as exc:
                         raise _HandlerFailed(index, exc) from exc
             crashpoint("worker-before-commit")
