@@ -24,7 +24,6 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from loguru import logger
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from tenacity import (
     AsyncRetrying,
@@ -41,7 +40,8 @@ from contracts.registry import Registry, default_registry
 from outbox.amqp import ConfirmedPublisher, connection_name
 from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
-from outbox.tables import INBOX, utcnow
+from outbox.statements import CLAIM_INBOX
+from outbox.tables import utcnow
 from outbox.unit_of_work import Dispatcher, UnitOfWork
 from workers.runtime import metrics, tracing
 from workers.runtime.batch import Batches
@@ -51,7 +51,6 @@ from workers.runtime.isolation import CRASHES_TO_CONVICT, CrashJournals, WorkerC
 from workers.runtime.outages import Pause, is_infrastructure
 from workers.runtime.routing import FailureRouter
 
-_CLAIM = insert(INBOX)  # built once: the inbox claim of one message or of a batch
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 Delivery = tuple[AbstractIncomingMessage, Envelope[Any]]
 Result = tuple[str, float]  # the outcome and the seconds it took
@@ -255,7 +254,7 @@ class Consumer:
                 }
                 for _, envelope in deliveries
             ]
-            await uow.session.exec(_CLAIM, params=claims)  # a duplicate fails it
+            await uow.session.run_sync(CLAIM_INBOX.execute_in, claims)  # a duplicate fails it
             for index, (incoming, envelope) in enumerate(deliveries):
                 with self._scope(incoming, envelope) as traced:
                     try:
@@ -352,7 +351,7 @@ class Consumer:
                 "processed_at": utcnow(),
             }
             try:
-                await uow.session.exec(_CLAIM, params=claim)
+                await uow.session.run_sync(CLAIM_INBOX.execute_in, [claim])
             except IntegrityError:
                 metrics.DUPLICATES.labels(self.queue).inc()
                 logger.info("duplicate {} absorbed", envelope.message_id)
