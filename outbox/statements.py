@@ -12,6 +12,7 @@ as on SQLAlchemy's own path.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,7 +36,9 @@ class Prepared:
     def __init__(self, statement: UpdateBase, keys: Sequence[str]) -> None:
         self._statement = statement
         self._keys = list(keys)
-        self._compiled: dict[Dialect, tuple[str, tuple[tuple[str, _Processor], ...]]] = {}
+        self._compiled: weakref.WeakKeyDictionary[
+            Dialect, tuple[str, tuple[tuple[str, _Processor], ...]]
+        ] = weakref.WeakKeyDictionary()  # an engine's dialect: the engine may be disposed of
 
     def _compile(self, dialect: Dialect) -> tuple[str, tuple[tuple[str, _Processor], ...]]:
         found = self._compiled.get(dialect)
