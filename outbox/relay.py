@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +22,7 @@ from loguru import logger
 from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,6 +42,7 @@ from outbox.metrics import (
     RELAY_PAUSED,
 )
 from outbox.retention import RetentionJob
+from outbox.statements import MARK_PUBLISHED, marks
 from outbox.tables import OUTBOX, OutboxMessage, RelayLease, UtcDateTime, utcnow
 from outbox.unroutable import Unroutable, report_unroutable
 
@@ -130,36 +132,27 @@ class Relay:
         self._dispatching.add(task)
         task.add_done_callback(self._dispatching.discard)
 
-    async def mark_within(self, session: AsyncSession) -> Callable[[], None]:
-        """Mark the rows confirmed so far as published in the caller's transaction; returns
-        what gives them back if that transaction does not commit."""
+    def take_confirmed(self) -> list[str]:
+        """The rows confirmed so far, for the caller's transaction to mark published; it gives
+        them back (`give_back`) if that transaction does not commit."""
         ids, self._confirmed = self._confirmed, []
+        return ids
 
-        def unmark() -> None:
-            self._confirmed.extend(ids)
-
-        if ids:
-            try:
-                await session.exec(_MARK, params={"ids": ids, "at": utcnow()})
-            except BaseException:
-                unmark()
-                raise
-        return unmark
+    def give_back(self, ids: Sequence[str]) -> None:
+        """Confirmed rows whose marks were not committed: the next transaction takes them."""
+        self._confirmed.extend(ids)
 
     async def _mark_alone(self) -> None:
         """Mark what no transaction took, in a transaction of its own."""
         self._mark_later = None
-        if not self._confirmed:  # the workers' own transactions took them
+        ids = self.take_confirmed()
+        if not ids:  # the workers' own transactions took them
             return
         try:
             async with self._sessions() as session:
-                unmark = await self.mark_within(session)
-                try:
-                    await session.commit()
-                except BaseException:
-                    unmark()
-                    raise
+                await session.run_sync(_mark_and_commit, ids)
         except Exception as exc:  # published again when due: the consumers' inboxes absorb it
+            self.give_back(ids)
             logger.warning("relay {} could not mark its published rows: {}", self.service, exc)
 
     async def settle(self) -> None:
@@ -365,6 +358,11 @@ def _raise_if_broker_away(outcomes: Sequence[BaseException | None]) -> None:
     away = next((o for o in outcomes if _is_away(o)), None)
     if away is not None:
         raise BrokerAway(f"{type(away).__name__}: {away}"[:200]) from away
+
+
+def _mark_and_commit(session: Session, ids: Sequence[str]) -> None:
+    MARK_PUBLISHED.execute(session.connection(), marks(ids))
+    session.commit()
 
 
 async def _record(

@@ -10,16 +10,15 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from sqlalchemy import insert
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.envelope import Envelope, WireMessage
 from contracts.registry import Registry, default_registry
 from contracts.topology import exchange_for, routing_key_for
 from outbox.db import SessionFactory
-from outbox.tables import OUTBOX, utcnow
-
-_ADD_ROWS = insert(OUTBOX)
+from outbox.statements import ADD_TO_OUTBOX, MARK_PUBLISHED, marks
+from outbox.tables import utcnow
 
 
 class Dispatcher(Protocol):
@@ -34,9 +33,13 @@ class Dispatcher(Protocol):
 
     def dispatch(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
-    async def mark_within(self, session: AsyncSession) -> Callable[[], None]:
-        """Mark the rows confirmed so far as published in the caller's transaction; what to
-        call if that transaction does not commit."""
+    def take_confirmed(self) -> list[str]:
+        """The ids of the rows confirmed so far and not yet marked: the caller marks them
+        published in its transaction, or gives them back if that transaction does not commit."""
+        ...
+
+    def give_back(self, ids: Sequence[str]) -> None:
+        """Ids taken with `take_confirmed` whose marks were not committed."""
         ...
 
 
@@ -114,16 +117,12 @@ class UnitOfWork:
             held = utcnow() + self._dispatcher.hold
             for row in self._rows:
                 row["available_at"] = held
-        if self._rows:  # one Core executemany: no ORM flush, and its statement is compiled once
-            await self.session.exec(_ADD_ROWS, params=self._rows)
-        unmark = (
-            None if self._dispatcher is None else await self._dispatcher.mark_within(self.session)
-        )
+        confirmed = [] if self._dispatcher is None else self._dispatcher.take_confirmed()
         try:
-            await self.session.commit()
+            await self.session.run_sync(self._write_and_commit, confirmed)
         except BaseException:
-            if unmark is not None:
-                unmark()
+            if confirmed and self._dispatcher is not None:
+                self._dispatcher.give_back(confirmed)
             raise
         self._committed = True
         if self._rows and self._dispatcher is not None:
@@ -132,6 +131,15 @@ class UnitOfWork:
             self._on_commit()
         for callback in self._after_commit:
             callback()
+
+    def _write_and_commit(self, session: Session, confirmed: list[str]) -> None:
+        """The outbox rows and the marks of rows dispatched earlier, then the commit (which
+        flushes the handler's writes): one pass through SQLAlchemy's async bridge."""
+        if self._rows or confirmed:
+            connection = session.connection()
+            ADD_TO_OUTBOX.execute(connection, self._rows)
+            MARK_PUBLISHED.execute(connection, marks(confirmed))
+        session.commit()
 
     async def rollback(self) -> None:
         """Discard everything done in this unit of work."""

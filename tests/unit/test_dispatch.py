@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
@@ -18,7 +20,7 @@ from contracts.envelope import Envelope
 from contracts.orders import OrderStatus, OrderStatusChanged
 from outbox.db import session_factory
 from outbox.relay import Relay
-from outbox.tables import OutboxMessage
+from outbox.tables import InboxMessage, OutboxMessage
 from outbox.unit_of_work import UnitOfWork
 from tests.support.fakes import RecordingPublisher
 
@@ -126,11 +128,14 @@ async def test_marks_of_a_transaction_that_does_not_commit_go_to_the_next(
     message_id = await _commit_one(engine, relay)
     await _until(lambda: _dispatched(relay))
 
-    # when a transaction takes its mark and rolls back
-    async with session_factory(engine)() as session:
-        unmark = await relay.mark_within(session)
-        await session.rollback()
-        unmark()
+    # when a transaction takes its mark and its commit fails (a duplicate key at the flush)
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(session_factory(engine), dispatcher=relay) as uow:
+            uow.session.add(InboxMessage(consumer="billing", message_id="twice"))
+            await uow.session.flush()
+            uow.session.expunge_all()
+            uow.session.add(InboxMessage(consumer="billing", message_id="twice"))
+            await uow.commit()  # the marks are written, then the flush fails
     assert not await _marked(engine, message_id)
 
     # then the next transaction marks it

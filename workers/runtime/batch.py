@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+MAX_YIELDS = 4  # turns of the event loop a batch waits for company, at most
 R = TypeVar("R")
 
 
@@ -41,8 +42,15 @@ class Batches(Generic[T, R]):
         return await future
 
     async def _drain(self) -> None:
-        await asyncio.sleep(0)  # let deliveries already read from the socket join the first batch
-        while self._pending:
+        while True:
+            try:
+                await self._gather()
+            except BaseException:  # cancelled: nobody will settle what waits
+                for _, future in self._pending:
+                    future.cancel()
+                raise
+            if not self._pending:
+                return
             batch, self._pending = (
                 self._pending[: self.max_size],
                 self._pending[self.max_size :],
@@ -62,3 +70,13 @@ class Batches(Generic[T, R]):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+    async def _gather(self) -> None:
+        """Let the loop run before a batch is taken: deliveries read from the socket meanwhile
+        join it (an inline SQLite transaction never yields to the loop), and the submitters of
+        the last batch settle theirs. While more keep arriving, a few turns more."""
+        for _ in range(MAX_YIELDS):
+            waiting = len(self._pending)
+            await asyncio.sleep(0)
+            if len(self._pending) in (waiting, 0) or len(self._pending) >= self.max_size:
+                return

@@ -1,9 +1,11 @@
 """The one place that handles deliveries: decode, inbox, handler, outbox, commit, then ack.
 
 Deliveries that arrive while a transaction runs are handled together in the next one (up to
-`handler_batch_size`): one inbox insert, each handler in turn, one commit, then an ack for each.
-A message whose handler fails is taken out of its batch and handled alone, so every retry and
-dead-letter decision is still made for one message.
+`handler_batch_size`): one inbox insert, each handler in turn, one flush of their writes, one
+commit, then an ack for each. A message whose handler raises is taken out of its batch and
+handled alone; a write that fails only at the batch's flush or commit cannot be blamed on one
+message, so each message of that batch is handled alone. Either way every retry and dead-letter
+decision is still made for one message.
 
 A transient failure gets a few short in-process retries here; what happens next (delayed retry
 or `Q.dlq`) is decided in `decisions.py` and carried out, confirm before ack, by `routing.py`.
@@ -22,7 +24,6 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from loguru import logger
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from tenacity import (
     AsyncRetrying,
@@ -39,7 +40,8 @@ from contracts.registry import Registry, default_registry
 from outbox.amqp import ConfirmedPublisher, connection_name
 from outbox.crashpoints import crashpoint
 from outbox.db import SessionFactory
-from outbox.tables import INBOX, utcnow
+from outbox.statements import CLAIM_INBOX
+from outbox.tables import utcnow
 from outbox.unit_of_work import Dispatcher, UnitOfWork
 from workers.runtime import metrics, tracing
 from workers.runtime.batch import Batches
@@ -49,7 +51,6 @@ from workers.runtime.isolation import CRASHES_TO_CONVICT, CrashJournals, WorkerC
 from workers.runtime.outages import Pause, is_infrastructure
 from workers.runtime.routing import FailureRouter
 
-_CLAIM = insert(INBOX)  # built once: the inbox claim of one message or of a batch
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 Delivery = tuple[AbstractIncomingMessage, Envelope[Any]]
 Result = tuple[str, float]  # the outcome and the seconds it took
@@ -253,12 +254,11 @@ class Consumer:
                 }
                 for _, envelope in deliveries
             ]
-            await uow.session.exec(_CLAIM, params=claims)  # a duplicate fails it
+            await uow.session.run_sync(CLAIM_INBOX.execute_in, claims)  # a duplicate fails it
             for index, (incoming, envelope) in enumerate(deliveries):
                 with self._scope(incoming, envelope) as traced:
                     try:
                         await self._handlers[traced.message.NAME](traced, uow)
-                        await uow.session.flush()  # so that a failing write blames its message
                     except Exception as exc:
                         raise _HandlerFailed(index, exc) from exc
             crashpoint("worker-before-commit")
@@ -351,7 +351,7 @@ class Consumer:
                 "processed_at": utcnow(),
             }
             try:
-                await uow.session.exec(_CLAIM, params=claim)
+                await uow.session.run_sync(CLAIM_INBOX.execute_in, [claim])
             except IntegrityError:
                 metrics.DUPLICATES.labels(self.queue).inc()
                 logger.info("duplicate {} absorbed", envelope.message_id)

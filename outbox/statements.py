@@ -1,0 +1,129 @@
+"""The runtime's own statements, compiled once and run on the transaction's DBAPI cursor.
+
+The inbox claim, the outbox insert and the marks of published rows are the same few statements
+in every transaction. Through a session each costs SQLAlchemy's whole execution path (ORM
+execute, compiled-cache lookup, execution context, result) around a statement the database
+runs in a few microseconds; here each is compiled once per dialect, its parameters converted
+with the columns' own bind processors (the same values SQLAlchemy would send), and run with the
+driver's `execute` or `executemany` on the connection of the caller's transaction. Errors come
+out as SQLAlchemy's (`IntegrityError` on a duplicate key), and a lost connection is invalidated,
+as on SQLAlchemy's own path.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, exc, insert, update
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
+
+from outbox.tables import INBOX, OUTBOX, UtcDateTime, utcnow
+
+_Processor = Callable[[Any], Any] | None
+
+
+class Prepared:
+    """A DML statement (`insert`, `update`) for the given parameter names, compiled per dialect.
+
+    `keys` are the names every row of parameters carries: for an `insert(table)`, the columns
+    it sets; for a statement with `bindparam`s, their names.
+    """
+
+    def __init__(self, statement: UpdateBase, keys: Sequence[str]) -> None:
+        self._statement = statement
+        self._keys = list(keys)
+        self._compiled: weakref.WeakKeyDictionary[
+            Dialect, tuple[str, tuple[tuple[str, _Processor], ...]]
+        ] = weakref.WeakKeyDictionary()  # an engine's dialect: the engine may be disposed of
+
+    def _compile(self, dialect: Dialect) -> tuple[str, tuple[tuple[str, _Processor], ...]]:
+        found = self._compiled.get(dialect)
+        if found is None:
+            compiled = self._statement.compile(dialect=dialect, column_keys=self._keys)
+            names = compiled.positiontup
+            if names is None:  # every dialect Warren runs on is positional (qmark, $n)
+                raise ValueError(f"{dialect.name} does not take positional parameters")
+            if set(names) != set(self._keys):  # a default or literal we would not send
+                raise ValueError(f"statement parameters {names} are not {self._keys}")
+            processors = compiled._bind_processors  # what SQLAlchemy itself applies
+            order: list[tuple[str, _Processor]] = []
+            for name in names:
+                process = processors.get(name)
+                if process is not None and not callable(process):  # a tuple type's, per element
+                    raise ValueError(f"parameter {name} is not a single value")
+                order.append((name, process))
+            found = self._compiled[dialect] = (compiled.string, tuple(order))
+        return found
+
+    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row, in `connection`'s transaction (begun if need be)."""
+        if not rows:
+            return
+        dialect = connection.dialect
+        sql, order = self._compile(dialect)
+        params = [
+            tuple(row[name] if process is None else process(row[name]) for name, process in order)
+            for row in rows
+        ]
+        dbapi_connection = connection.connection.dbapi_connection
+        assert dbapi_connection is not None
+        cursor = dbapi_connection.cursor()
+        try:
+            if len(params) == 1:
+                cursor.execute(sql, params[0])
+            else:
+                cursor.executemany(sql, params)
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(error)
+            raise exc.DBAPIError.instance(
+                sql,
+                params,
+                error,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=dialect,
+            ) from error
+        finally:
+            cursor.close()
+
+    def execute_in(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """`execute` on the connection of `session`'s transaction (for `AsyncSession.run_sync`)."""
+        self.execute(session.connection(), rows)
+
+
+# The runtime's statements. An outbox row as `UnitOfWork` writes it (its keys, in this order):
+OUTBOX_KEYS = (
+    "id",
+    "exchange",
+    "routing_key",
+    "deliver_at",
+    "type",
+    "correlation_id",
+    "headers",
+    "body",
+    "created_at",
+    "available_at",
+    "attempts",
+)
+ADD_TO_OUTBOX = Prepared(insert(OUTBOX), OUTBOX_KEYS)
+# One message handled by one consumer; a second claim of it fails on the primary key.
+CLAIM_INBOX = Prepared(insert(INBOX), ("consumer", "message_id", "processed_at"))
+# A dispatched row, confirmed by the broker: one row per id (`executemany`).
+MARK_PUBLISHED = Prepared(
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("row_id"))
+    .values(published_at=bindparam("at", type_=UtcDateTime())),
+    ("row_id", "at"),
+)
+
+
+def marks(ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The parameters of `MARK_PUBLISHED` for rows published now."""
+    at = utcnow()
+    return [{"row_id": row_id, "at": at} for row_id in ids]

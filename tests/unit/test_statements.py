@@ -1,0 +1,90 @@
+"""The runtime's statements on the DBAPI cursor store what SQLAlchemy's own path stores, and fail
+as it fails; on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from outbox.db import create_tables, session_factory
+from outbox.statements import ADD_TO_OUTBOX, CLAIM_INBOX, MARK_PUBLISHED, marks
+from outbox.tables import MESSAGING_TABLES, OUTBOX
+from tests.conftest import BACKENDS, Backend
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    chosen: Backend = request.param
+    return chosen
+
+
+def _row(row_id: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "id": row_id,
+        "exchange": "orders.events",
+        "routing_key": "orders.OrderStatusChanged",
+        "deliver_at": now + timedelta(seconds=5) if row_id.endswith("later") else None,
+        "type": "orders.OrderStatusChanged.v1",
+        "correlation_id": None,
+        "headers": {"causation-id": "m-0", "nested": {"n": 1}},
+        "body": b'{"order_id": "x"}',
+        "created_at": now.astimezone(),  # a local zone: stored as the same instant
+        "available_at": now,
+        "attempts": 0,
+    }
+
+
+async def test_outbox_rows_read_back_as_sqlalchemy_wrote_them(engine: AsyncEngine) -> None:
+    await create_tables(engine, MESSAGING_TABLES)
+    ours = [_row("ours-1"), _row("ours-later")]
+    theirs = [_row("theirs-1"), _row("theirs-later")]
+    async with session_factory(engine)() as session:
+        await session.run_sync(ADD_TO_OUTBOX.execute_in, ours)
+        await session.exec(insert(OUTBOX), params=theirs)
+        await session.commit()
+        stored = {r.id: r for r in (await session.exec(select(OUTBOX))).all()}  # type: ignore[call-overload]
+
+    for mine, reference in zip(ours, theirs, strict=True):
+        a, b = stored[mine["id"]], stored[reference["id"]]
+        assert a.created_at == mine["created_at"] and a.created_at.utcoffset() == timedelta(0)
+        for column in OUTBOX.columns:
+            if column.name not in ("id", "created_at", "available_at", "deliver_at"):
+                assert getattr(a, column.name) == getattr(b, column.name), column.name
+        assert (a.deliver_at is None) == (b.deliver_at is None)
+
+
+async def test_a_second_claim_fails_as_an_integrity_error_and_rolls_back(
+    engine: AsyncEngine,
+) -> None:
+    await create_tables(engine, MESSAGING_TABLES)
+    claim = {"consumer": "billing", "message_id": "m-1", "processed_at": datetime.now(UTC)}
+    async with session_factory(engine)() as session:
+        await session.run_sync(CLAIM_INBOX.execute_in, [claim])
+        await session.commit()
+
+    async with session_factory(engine)() as session:
+        with pytest.raises(IntegrityError):
+            await session.run_sync(CLAIM_INBOX.execute_in, [claim, {**claim, "message_id": "m-2"}])
+        await session.rollback()
+        # the session is usable again, and nothing of the failed claim stayed
+        await session.run_sync(CLAIM_INBOX.execute_in, [{**claim, "message_id": "m-3"}])
+        await session.commit()
+
+
+async def test_marks_set_the_published_time_of_each_row(engine: AsyncEngine) -> None:
+    await create_tables(engine, MESSAGING_TABLES)
+    async with session_factory(engine)() as session:
+        await session.run_sync(ADD_TO_OUTBOX.execute_in, [_row("a"), _row("b"), _row("c")])
+        await session.run_sync(MARK_PUBLISHED.execute_in, marks(["a", "c"]))
+        await session.commit()
+        rows = (await session.exec(select(OUTBOX.c.id, OUTBOX.c.published_at))).all()  # type: ignore[call-overload]
+    published = {row_id: at for row_id, at in rows}
+    assert published["b"] is None
+    for row_id in ("a", "c"):
+        assert abs(published[row_id] - datetime.now(UTC)) < timedelta(minutes=1)
