@@ -44,6 +44,7 @@ def create_engine(
     read_only: bool = False,
     busy_timeout_s: float = 30.0,
     idle_in_transaction_s: float | None = None,
+    commit_off_loop: bool = False,
 ) -> AsyncEngine:
     """An engine for `url`; SQLite, on either driver, gets WAL and BEGIN IMMEDIATE.
 
@@ -52,6 +53,8 @@ def create_engine(
     `idle_in_transaction_s` (PostgreSQL): the server ends a session whose transaction sits idle
     that long, so a frozen process (SIGSTOP, a stalled VM) cannot hold row locks, such as the
     outbox rows a relay claimed with SKIP LOCKED, beyond it.
+    `commit_off_loop` (SQLite, inline driver): a transaction that wrote commits on a worker
+    thread, so the loop goes on while the disk syncs (see `outbox/sqlite.py`).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -69,17 +72,23 @@ def create_engine(
     # pysqlite on Python 3.11 begins lazily and never for SELECT; writers take the write lock up
     # front (BEGIN IMMEDIATE) so that a read-then-write transaction cannot fail with SQLITE_BUSY.
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-    engine = _sqlite_engine(parsed, begin, busy_timeout_s)
+    engine = _sqlite_engine(parsed, begin, busy_timeout_s, commit_off_loop)
     _use_wal(engine)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     return engine
 
 
-def _sqlite_engine(url: URL, begin: str, busy_timeout_s: float) -> AsyncEngine:
+def _sqlite_engine(
+    url: URL, begin: str, busy_timeout_s: float, commit_off_loop: bool
+) -> AsyncEngine:
     driver = url.get_driver_name()
     if driver == sqlite.DRIVER:
-        connect_args = {"busy_timeout_s": busy_timeout_s, "begin": begin}
+        connect_args = {
+            "busy_timeout_s": busy_timeout_s,
+            "begin": begin,
+            "commit_off_loop": commit_off_loop,
+        }
         return create_async_engine(url, connect_args=connect_args)
     if driver == AIOSQLITE:
         # sqlite3 must not begin on its own: the "begin" event below does (SQLAlchemy's recipe

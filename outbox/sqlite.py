@@ -3,15 +3,14 @@
 aiosqlite runs every statement on a thread of its own and hands the result back to the event loop:
 a few tens of microseconds of queues, futures and wake-ups around statements that take a few
 microseconds themselves (a local file in WAL mode). This driver runs each statement inline, on the
-event loop's thread, except a commit, which waits for the disk on a worker thread. Only waiting
-must not block the loop, and SQLite waits in three places:
+event loop's thread. Only waiting must not block the loop, and SQLite waits in three places:
 
 - for the write lock: transactions that write start with `BEGIN IMMEDIATE`; in this process they
   queue on an asyncio lock per database file, and the loop keeps running while they wait;
 - for another process that holds the write lock: statements answered "busy" are tried again after
   an asynchronous pause, up to `busy_timeout_s`, instead of sleeping in SQLite's busy handler;
-- for the disk, when a commit is made durable: the commit runs on a thread of the default
-  executor while the loop goes on.
+- for the disk, when a commit is made durable: with `commit_off_loop` (the workers' engines),
+  a commit that wrote runs on a thread of the default executor while the loop goes on.
 
 It is the dialect of `sqlite+inline:///PATH` URLs, Warren's default; `sqlite+aiosqlite:///PATH`
 runs aiosqlite itself, through SQLAlchemy's own dialect (`outbox.db.create_engine` sets up both).
@@ -68,6 +67,7 @@ class InlineConnection(AdaptedConnection):
         "_begin",
         "_busy_timeout_s",
         "_changes",
+        "_commit_off_loop",
         "_database",
         "_lock",
         "_sqlite",
@@ -81,8 +81,10 @@ class InlineConnection(AdaptedConnection):
         database: str,
         busy_timeout_s: float,
         begin: str,
+        commit_off_loop: bool = False,
     ) -> None:
         self.dbapi = dbapi
+        self._commit_off_loop = commit_off_loop
         self._begin = begin
         self._sqlite = connection
         self._connection = connection  # type: ignore[assignment]  # what driver_connection gives
@@ -166,11 +168,16 @@ class InlineConnection(AdaptedConnection):
                 self.release_write_lock()
 
     def _commit(self) -> None:
-        """A transaction that wrote commits on a worker thread: a durable commit waits for the
-        disk (`synchronous=FULL`), and the loop serves everything else meanwhile. Nothing else
-        uses this connection until the commit returns; sqlite3 lets go of the GIL while it waits.
-        One that only read has nothing to wait for and commits here."""
-        if self._sqlite.total_changes == self._changes:
+        """With `commit_off_loop`, a transaction that wrote commits on a worker thread: a durable
+        commit waits for the disk (`synchronous=FULL`), and the loop serves everything else
+        meanwhile. Nothing else uses this connection until the commit returns; sqlite3 lets go
+        of the GIL while it waits. One that only read has nothing to wait for: it commits here.
+
+        It is the workers' choice, not the gateway's: measured, it lowers a worker's CPU per
+        message (its loop consumes and publishes meanwhile, and batches grow), but it cut the
+        lone gateway's throughput by a third: its writers (placements, the relay's marks) take
+        turns on one write lock, and each turn grew by the thread's wake-up."""
+        if not self._commit_off_loop or self._sqlite.total_changes == self._changes:
             self._sqlite.commit()
         else:
             await_(asyncio.to_thread(self._sqlite.commit))
@@ -300,12 +307,13 @@ class _InlineDBAPI:
         *,
         busy_timeout_s: float = 30.0,
         begin: str = "BEGIN IMMEDIATE",
+        commit_off_loop: bool = False,
         **kwargs: Any,
     ) -> InlineConnection:
         kwargs.update(timeout=0, check_same_thread=False)  # waits are ours, on the loop
         connection = sqlite3.connect(database, **kwargs)
         connection.isolation_level = None  # transactions begin when SQLAlchemy says, as `begin`
-        return InlineConnection(self, connection, database, busy_timeout_s, begin)
+        return InlineConnection(self, connection, database, busy_timeout_s, begin, commit_off_loop)
 
 
 class SQLiteDialect_inline(SQLiteDialect_pysqlite):

@@ -10,6 +10,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -163,3 +164,39 @@ async def test_a_read_only_engine_takes_no_write_lock(
             assert _write_lock_is_free(tmp_path / "locking.db")
     finally:
         await reader.dispose()
+
+
+@pytest.mark.parametrize("off_loop", [True, False])
+async def test_a_commit_that_wrote_syncs_off_the_loop_only_when_asked(
+    tmp_path: Path, off_loop: bool
+) -> None:
+    # given an inline engine whose connections report the thread each COMMIT runs on
+    engine = create_engine(f"sqlite+inline:///{tmp_path / 'commit.db'}", commit_off_loop=off_loop)
+    committed_on: list[int] = []
+
+    def trace(statement: str) -> None:
+        if statement == "COMMIT":
+            committed_on.append(threading.get_ident())
+
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        sqlite = (await conn.get_raw_connection()).driver_connection
+        sqlite.set_trace_callback(trace)
+    committed_on.clear()
+
+    # when one transaction writes and another only reads
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (id) VALUES (1)"))
+    wrote = committed_on.pop()
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT count(*) FROM t"))
+    read = committed_on.pop()
+    await engine.dispose()
+
+    # then the write was committed (another connection sees it), off the loop's thread if asked,
+    # and the read-only one committed on the loop's thread either way
+    with closing(sqlite3.connect(tmp_path / "commit.db")) as other:
+        assert other.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    loop_thread = threading.get_ident()
+    assert (wrote != loop_thread) is off_loop
+    assert read == loop_thread

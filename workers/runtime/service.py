@@ -92,6 +92,7 @@ async def run_worker(
     engine = create_engine(
         database_url or settings.database_url(spec.name),
         idle_in_transaction_s=settings.relay_lease_s,
+        commit_off_loop=True,  # the loop consumes and publishes while a commit syncs
     )
     await create_tables(engine, (*MESSAGING_TABLES, *spec.tables))
     sessions = session_factory(engine)
