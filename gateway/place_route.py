@@ -37,6 +37,8 @@ WAIT_MAX = 30.0  # the FastAPI route's `Query(le=30)`
 _ONE_ORDER, _ORDER_ROUTE = f"{PATH}/", f"{PATH}/{{order_id}}"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as str(UUID)
 _SECONDS = re.compile(rb"[0-9]{1,2}(\.[0-9]{1,6})?")
+# What the front asks of the desk for an authenticated client: the order and extra headers.
+DeskCall = Callable[[str], Awaitable[tuple[OrderOut, list[tuple[bytes, bytes]]]]]
 _PLACE_TIMED, _PLACED = LATENCY.labels("POST", PATH), REQUESTS.labels("POST", PATH, "202")
 _SHOW_TIMED, _SHOWN = (
     LATENCY.labels("GET", _ORDER_ROUTE),
@@ -129,7 +131,7 @@ class PlaceOrderRoute:
         scope: Scope,
         send: Send,
         headers: dict[bytes, bytes],
-        call: Callable[[str], Awaitable[tuple[OrderOut, list[tuple[bytes, bytes]]]]],
+        call: DeskCall,
         status: int,
         counted: Counter,
         timed: Histogram,
@@ -137,53 +139,39 @@ class PlaceOrderRoute:
     ) -> None:
         """Authenticate, `call` the desk for the client, answer; measured as `Measure` does."""
         scope["app"] = self.gateway  # as the application would (a problem's `Request` reads it)
-        sent = 500
+        state, added, sent = self.gateway.state, security_headers(scope), 500
         try:
-            sent = await self._send(scope, send, headers, call, status)
+            try:
+                client = await state.keys.client_of(
+                    _text(headers.get(b"x-api-key")), _text(headers.get(b"authorization"))
+                )
+                state.limiter.take(client)
+                order, extra = await call(client)
+            except Exception as exc:
+                request = Request(scope)
+                answer = await problem_for(request, exc) or await unexpected(request, exc)
+                answer.raw_headers.extend(added)
+                await answer(scope, _no_body, send)
+                sent = answer.status_code
+                return
+            content = _SERIALIZER.to_json(order, by_alias=True)
+            response_headers = [
+                (b"content-length", str(len(content)).encode()),
+                (b"content-type", _JSON),
+                *extra,
+                *added,
+            ]
+            await send(
+                {"type": "http.response.start", "status": status, "headers": response_headers}
+            )
+            await send({"type": "http.response.body", "body": content})
+            sent = status
         finally:
             timed.observe(time.perf_counter() - started)
-            route = self.gateway_route(scope)
+            route = PATH if scope["method"] == "POST" else _ORDER_ROUTE
             (
                 counted if sent == status else REQUESTS.labels(scope["method"], route, str(sent))
             ).inc()
-
-    @staticmethod
-    def gateway_route(scope: Scope) -> str:
-        """The route template the metrics label a request with."""
-        return PATH if scope["method"] == "POST" else _ORDER_ROUTE
-
-    async def _send(
-        self,
-        scope: Scope,
-        send: Send,
-        headers: dict[bytes, bytes],
-        call: Callable[[str], Awaitable[tuple[OrderOut, list[tuple[bytes, bytes]]]]],
-        status: int,
-    ) -> int:
-        state = self.gateway.state
-        added = security_headers(scope)
-        try:
-            client = await state.keys.client_of(
-                _text(headers.get(b"x-api-key")), _text(headers.get(b"authorization"))
-            )
-            state.limiter.take(client)
-            order, extra = await call(client)
-        except Exception as exc:
-            request = Request(scope)
-            answer = await problem_for(request, exc) or await unexpected(request, exc)
-            answer.raw_headers.extend(added)
-            await answer(scope, _no_body, send)
-            return answer.status_code
-        content = _SERIALIZER.to_json(order, by_alias=True)
-        response_headers = [
-            (b"content-length", str(len(content)).encode()),
-            (b"content-type", _JSON),
-            *extra,
-            *added,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": content})
-        return status
 
 
 class Gateway(FastAPI):

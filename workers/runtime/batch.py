@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-MAX_YIELDS = 4  # turns of the event loop a batch waits for company, at most
 R = TypeVar("R")
+MAX_YIELDS = 4  # turns of the event loop a batch waits for company, at most
 
 
 class Batches(Generic[T, R]):
