@@ -89,7 +89,15 @@ async def test_a_message_that_kills_its_worker_every_time_ends_in_the_dlq_by_del
     order = await kit.place("crash")
     for _ in range(6):
         assert await worker.exited() == -9
-        if await kit.ready_count(kit.dlq):
+
+        # the broker settles the dead worker's delivery a moment after the kill: back to the
+        # queue, or past its limit into the DLQ; a worker started before then would wait forever
+        async def settled() -> str | None:
+            if await kit.ready_count(kit.dlq):
+                return "dead-lettered"
+            return "returned" if await kit.ready_count(kit.queue) else None
+
+        if await wait_for(settled, what="the broker to settle the killed delivery") == "dead-lettered":
             break
         # the redelivered message may kill it before the broker lists it as a consumer
         worker = kit.spawn(WARREN_DELIVERY_LIMIT="2")
