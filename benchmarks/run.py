@@ -110,6 +110,7 @@ async def run(plan: BenchPlan, res: Resources, timeline: Timeline, say: Say) -> 
             "gateway_http": measured.http_errors,
         },
         rss_mb=res.children.peak_rss_mb() | {"bench": peak_rss_mb() or 0.0},
+        workers=WORKERS,
         machine=describe(broker, postgres),
         run=_run_facts(plan, res),
     )

@@ -30,6 +30,7 @@ def _result(**overrides: Any) -> BenchResult:
         cpu_ms={"per_order": {"gateway": 30.0, "billing": 20.0}, "per_chain": {"bench": 1.0}},
         failures={"warren_orders": 0, "baseline_chains": 0, "gateway_http": 0},
         rss_mb={"gateway": 100.0, "billing": 90.0},
+        workers=("billing",),
     )
     return replace(result, **overrides)
 
@@ -134,7 +135,10 @@ def test_the_json_document_has_the_agreed_keys_and_compares_like_with_like() -> 
     assert document["relay_ratio"] == pytest.approx(0.5625, abs=1e-3)
     assert document["gateway_ratio"] == pytest.approx(0.05)
     assert document["goals"] == {
-        "saturation_ratio_at_least_0.25": False,
+        "saturation_ratio_at_least_0.5": False,
+        "gateway_ratio_at_least_0.5": False,
+        "cpu_ms_per_order_at_most_15": False,
+        "worker_peak_rss_at_most_80_mib": False,
         "p99_at_most_5x_p50": True,
     }
 
@@ -146,7 +150,10 @@ def test_missing_figures_leave_the_goals_unknown_rather_than_failing() -> None:
     )
 
     assert result.goals() == {
-        "saturation_ratio_at_least_0.25": None,
+        "saturation_ratio_at_least_0.5": None,
+        "gateway_ratio_at_least_0.5": False,
+        "cpu_ms_per_order_at_most_15": False,
+        "worker_peak_rss_at_most_80_mib": False,
         "p99_at_most_5x_p50": None,
     }
     assert to_json(result)["ratio_to_baseline"] is None
@@ -155,8 +162,32 @@ def test_missing_figures_leave_the_goals_unknown_rather_than_failing() -> None:
 def test_the_printed_report_states_every_ratio_and_goal() -> None:
     text = "\n".join(format_report(_result()))
 
-    assert "ratio to baseline                0.10  (goal >= 0.25: NOT met)" in text
+    assert "ratio to baseline                0.10  (goal >= 0.5: NOT met)" in text
     assert "p99/p50                          3.75  (goal <= 5: met)" in text
     assert "relay 4500 msgs/s vs raw 8000 msgs/s   ratio 0.56" in text
     assert "gateway 160 req/s vs bare 3200 req/s   ratio 0.05" in text
     assert "peak RSS (MiB): gateway 100, billing 90" in text
+
+
+def test_the_cpu_and_memory_goals_count_warren_and_its_workers_only() -> None:
+    # given a run whose load generator spent 3 ms per order, whose gateways peaked at 100 MiB
+    result = _result(
+        saturation=Comparison((110.0,), (200.0,)),
+        gateway=Comparison((1600.0,), (3000.0,)),
+        cpu_ms={"per_order": {"gateway": 8.0, "billing": 6.5, "bench": 3.0}},
+        rss_mb={"gateway": 100.0, "lone-gateway": 100.0, "billing": 80.0, "baseline-x": 90.0},
+    )
+
+    # then the CPU goal counts Warren's processes, the RSS goal the workers
+    assert result.warren_cpu_ms == pytest.approx(14.5)
+    assert result.worker_rss_mb == 80.0
+    assert all(result.goals().values())
+    text = "\n".join(format_report(result))
+    assert "CPU ms per order, Warren           14.50  (goal <= 15: met)" in text
+    assert "largest worker peak RSS (MiB)      80.00  (goal <= 80: met)" in text
+    assert "goal >= 0.5: met" in text
+
+    # and one worker above 80 MiB fails it
+    assert (
+        replace(result, rss_mb={"billing": 80.5}).goals()["worker_peak_rss_at_most_80_mib"] is False
+    )
