@@ -8,6 +8,9 @@ with the columns' own bind processors (the same values SQLAlchemy would send), a
 driver's `execute` or `executemany` on the connection of the caller's transaction. Errors come
 out as SQLAlchemy's (`IntegrityError` on a duplicate key), and a lost connection is invalidated,
 as on SQLAlchemy's own path.
+
+A service's hot statements may be `Prepared` too (`Prepared.run`, in the handler's transaction):
+the orders saga's writes and the gateway's status projection are.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, exc, insert, update
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -30,7 +34,8 @@ class Prepared:
     """A DML statement (`insert`, `update`) for the given parameter names, compiled per dialect.
 
     `keys` are the names every row of parameters carries: for an `insert(table)`, the columns
-    it sets; for a statement with `bindparam`s, their names.
+    it sets; for a statement with `bindparam`s, their names. A row may carry more keys than
+    these; they are not sent.
     """
 
     def __init__(self, statement: UpdateBase, keys: Sequence[str]) -> None:
@@ -59,10 +64,13 @@ class Prepared:
             found = self._compiled[dialect] = (compiled.string, tuple(order))
         return found
 
-    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per row, in `connection`'s transaction (begun if need be)."""
+    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Run the statement once per row, in `connection`'s transaction (begun if need be).
+
+        The rows it changed (the driver's count: with several rows, their sum on SQLite).
+        """
         if not rows:
-            return
+            return 0
         dialect = connection.dialect
         sql, order = self._compile(dialect)
         params = [
@@ -77,6 +85,7 @@ class Prepared:
                 cursor.execute(sql, params[0])
             else:
                 cursor.executemany(sql, params)
+            changed: int = cursor.rowcount
         except dialect.loaded_dbapi.Error as error:
             lost = dialect.is_disconnect(error, dbapi_connection, cursor)
             if lost:
@@ -91,10 +100,18 @@ class Prepared:
             ) from error
         finally:
             cursor.close()
+        return changed
 
-    def execute_in(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    def execute_in(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
         """`execute` on the connection of `session`'s transaction (for `AsyncSession.run_sync`)."""
-        self.execute(session.connection(), rows)
+        return self.execute(session.connection(), rows)
+
+    async def run(self, session: AsyncSession, params: Mapping[str, Any]) -> int:
+        """Run it once with `params` in `session`'s transaction; the rows it changed.
+
+        For a handler's or a projection's own hot statements (see `workers/orders/store.py`).
+        """
+        return await session.run_sync(self.execute_in, [params])
 
 
 # The runtime's statements. An outbox row as `UnitOfWork` writes it (its keys, in this order):

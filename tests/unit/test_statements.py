@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outbox.db import create_tables, session_factory
-from outbox.statements import ADD_TO_OUTBOX, CLAIM_INBOX, MARK_PUBLISHED, marks
-from outbox.tables import MESSAGING_TABLES, OUTBOX
+from outbox.statements import ADD_TO_OUTBOX, CLAIM_INBOX, MARK_PUBLISHED, Prepared, marks
+from outbox.tables import MESSAGING_TABLES, OUTBOX, UtcDateTime
 from tests.conftest import BACKENDS, Backend
 
 
@@ -88,3 +88,30 @@ async def test_marks_set_the_published_time_of_each_row(engine: AsyncEngine) -> 
     assert published["b"] is None
     for row_id in ("a", "c"):
         assert abs(published[row_id] - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+async def test_a_statement_run_in_a_session_says_how_many_rows_it_changed(
+    engine: AsyncEngine,
+) -> None:
+    await create_tables(engine, MESSAGING_TABLES)
+    async with session_factory(engine)() as session:
+        await session.run_sync(ADD_TO_OUTBOX.execute_in, [_row("a"), _row("b")])
+
+        # one row matches, then none (it is marked already, the statement's own condition)
+        at = datetime.now(UTC)
+        assert await MARK_ONCE.run(session, {"row_id": "a", "at": at, "extra": "not sent"}) == 1
+        assert await MARK_ONCE.run(session, {"row_id": "a", "at": at}) == 0
+        assert await MARK_ONCE.run(session, {"row_id": "missing", "at": at}) == 0
+        await session.commit()
+        marked = (
+            await session.exec(select(OUTBOX.c.id).where(OUTBOX.c.published_at.is_not(None)))
+        ).all()  # type: ignore[call-overload]
+    assert [row_id for (row_id,) in marked] == ["a"]
+
+
+MARK_ONCE = Prepared(
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("row_id"), OUTBOX.c.published_at.is_(None))
+    .values(published_at=bindparam("at", type_=UtcDateTime())),
+    ("row_id", "at"),
+)

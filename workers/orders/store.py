@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, delete, insert, select, text, update
 
 from outbox.db import rows
+from outbox.statements import Prepared
 from outbox.tables import core_table, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.orders.tables import CancelTombstone, CustomerOrder, OrderHistory
@@ -29,15 +30,20 @@ _CHANGING = (
     "updated_at",
 )
 _ORDER = select(ORDERS).where(ORDERS.c.order_id == bindparam("order_id")).with_for_update()
-_ADD_ORDER, _ADD_HISTORY = insert(ORDERS), insert(HISTORY)
-_SAVE = (
+# The writes run on the transaction's cursor, compiled once (outbox.statements.Prepared).
+_ADD_ORDER = Prepared(insert(ORDERS), [column.name for column in ORDERS.columns])
+_ADD_HISTORY = Prepared(insert(HISTORY), ("order_id", "sequence", "status", "reason", "at"))
+_SAVE = Prepared(
     update(ORDERS)
     .where(ORDERS.c.order_id == bindparam("saved_order_id"))
-    .values({name: bindparam(f"new_{name}", type_=ORDERS.c[name].type) for name in _CHANGING})
+    .values({name: bindparam(f"new_{name}", type_=ORDERS.c[name].type) for name in _CHANGING}),
+    ("saved_order_id", *(f"new_{name}" for name in _CHANGING)),
 )
 _TOMBSTONE = select(TOMBSTONES.c.reason).where(TOMBSTONES.c.order_id == bindparam("order_id"))
-_ADD_TOMBSTONE = insert(TOMBSTONES)
-_DROP_TOMBSTONE = delete(TOMBSTONES).where(TOMBSTONES.c.order_id == bindparam("order_id"))
+_ADD_TOMBSTONE = Prepared(insert(TOMBSTONES), ("order_id", "reason", "cancelled_at"))
+_DROP_TOMBSTONE = Prepared(
+    delete(TOMBSTONES).where(TOMBSTONES.c.order_id == bindparam("order_id")), ("order_id",)
+)
 # Transaction-scoped, so it is released by the commit or rollback that ends the handler.
 _PG_ORDER_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:order_id, 0))")
 
@@ -62,20 +68,20 @@ async def load(uow: UnitOfWork, order_id: UUID) -> CustomerOrder | None:
 async def add(uow: UnitOfWork, order: CustomerOrder) -> None:
     """Insert a new order."""
     columns = {column.name: getattr(order, column.name) for column in ORDERS.columns}
-    await uow.session.exec(_ADD_ORDER, params=columns)
+    await _ADD_ORDER.run(uow.session, columns)
 
 
 async def save(uow: UnitOfWork, order: CustomerOrder) -> None:
     """Write the changed fields of an order back."""
     changes = {f"new_{name}": getattr(order, name) for name in _CHANGING}
-    await uow.session.exec(_SAVE, params={"saved_order_id": order.order_id, **changes})
+    await _SAVE.run(uow.session, {"saved_order_id": order.order_id, **changes})
 
 
 async def add_history(uow: UnitOfWork, order: CustomerOrder) -> None:
     """Record the order's current status in its history."""
     step = {"status": order.status, "reason": order.reason, "at": order.updated_at}
     history = {"order_id": order.order_id, "sequence": order.sequence, **step}
-    await uow.session.exec(_ADD_HISTORY, params=history)
+    await _ADD_HISTORY.run(uow.session, history)
 
 
 async def keep_cancel(uow: UnitOfWork, order_id: UUID, reason: str) -> bool:
@@ -84,7 +90,7 @@ async def keep_cancel(uow: UnitOfWork, order_id: UUID, reason: str) -> bool:
     if (await rows(uow.session, _TOMBSTONE, params)).first() is not None:
         return False
     tombstone = {**params, "reason": reason, "cancelled_at": utcnow()}
-    await uow.session.exec(_ADD_TOMBSTONE, params=tombstone)
+    await _ADD_TOMBSTONE.run(uow.session, tombstone)
     return True
 
 
@@ -93,5 +99,5 @@ async def take_cancel(uow: UnitOfWork, order_id: UUID) -> str | None:
     params = {"order_id": str(order_id)}
     reason: str | None = (await rows(uow.session, _TOMBSTONE, params)).scalar()
     if reason is not None:
-        await uow.session.exec(_DROP_TOMBSTONE, params=params)
+        await _DROP_TOMBSTONE.run(uow.session, params)
     return reason
