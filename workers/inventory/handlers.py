@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,9 +35,10 @@ async def reserve_stock(envelope: Envelope[ReserveStock], uow: UnitOfWork) -> No
     """Reserve every line of the order or none; answer StockReserved or StockRejected."""
     command = envelope.message
     order = await _locked_order(uow.session, command.order_id)
+    held = None  # the lines reserved now; a repeated command reads them back
     if order is None:
-        order = await _reserve(uow.session, command)
-    uow.publish(envelope.caused(await _answer(uow.session, order)))
+        order, held = await _reserve(uow.session, command)
+    uow.publish(envelope.caused(await _answer(uow.session, order, held)))
 
 
 async def release_stock(envelope: Envelope[ReleaseStock], uow: UnitOfWork) -> None:
@@ -49,7 +51,10 @@ async def release_stock(envelope: Envelope[ReleaseStock], uow: UnitOfWork) -> No
         await _release(uow.session, order)
 
 
-async def _reserve(session: AsyncSession, command: ReserveStock) -> OrderReservation:
+async def _reserve(
+    session: AsyncSession, command: ReserveStock
+) -> tuple[OrderReservation, list[PricedLine]]:
+    """The order's reservation (or rejection) and the lines it holds, sorted by SKU."""
     items = await _locked_stock(session, (line.sku for line in command.items))
     levels = {sku: StockLevel(item.unit_price_cents, item.available) for sku, item in items.items()}
     outcome = allocate(command.items, levels)
@@ -61,13 +66,15 @@ async def _reserve(session: AsyncSession, command: ReserveStock) -> OrderReserva
             sku=outcome.sku,
             reason=outcome.reason,
         )
+        held = []
     else:
         order = OrderReservation(order_id=order_id, status=ReservationStatus.RESERVED)
-        for line in outcome:
+        held = sorted(outcome, key=lambda line: line.sku)
+        for line in held:
             _hold(items[line.sku], line.quantity)
             session.add(StockReservation(order_id=order_id, **line.model_dump()))
     session.add(order)
-    return order
+    return order, held
 
 
 async def _release(session: AsyncSession, order: OrderReservation) -> None:
@@ -81,15 +88,18 @@ async def _release(session: AsyncSession, order: OrderReservation) -> None:
     session.add(order)
 
 
-async def _answer(session: AsyncSession, order: OrderReservation) -> Message:
+async def _answer(
+    session: AsyncSession, order: OrderReservation, held: list[PricedLine] | None = None
+) -> Message:
+    """The answer stored state gives; `held`, when given, are the lines it holds (by SKU)."""
     order_id = UUID(order.order_id)
     if order.status == ReservationStatus.RESERVED:
-        lines = await _lines(session, order.order_id)
-        priced = [
-            PricedLine(sku=x.sku, quantity=x.quantity, unit_price_cents=x.unit_price_cents)
-            for x in lines
-        ]
-        return StockReserved(order_id=order_id, lines=priced)
+        if held is None:  # read back, which would also flush what this transaction wrote
+            held = [
+                PricedLine(sku=x.sku, quantity=x.quantity, unit_price_cents=x.unit_price_cents)
+                for x in await _lines(session, order.order_id)
+            ]
+        return StockReserved(order_id=order_id, lines=held)
     if order.status == ReservationStatus.REJECTED:
         return StockRejected(order_id=order_id, sku=order.sku, reason=order.reason or "rejected")
     return StockRejected(order_id=order_id, reason=ORDER_CANCELLED)
@@ -105,26 +115,30 @@ async def _locked_order(session: AsyncSession, order_id: UUID) -> OrderReservati
     return await session.get(OrderReservation, str(order_id), with_for_update=True)
 
 
-async def _locked_stock(session: AsyncSession, skus: Iterable[str]) -> dict[str, StockItem]:
-    query = (
-        select(StockItem)
-        .where(col(StockItem.sku).in_(sorted(set(skus))))
-        .order_by(col(StockItem.sku))
-        .with_for_update()
+# Built once, run with parameters: building a statement costs more than SQLite takes to run it.
+_STOCK = (
+    select(StockItem)
+    .where(col(StockItem.sku).in_(bindparam("skus", expanding=True)))
+    .order_by(col(StockItem.sku))
+    .with_for_update()
+)
+_LINES = (
+    select(StockReservation)
+    .where(
+        col(StockReservation.order_id) == bindparam("order_id"),
+        col(StockReservation.status) == ReservationStatus.RESERVED,
     )
-    return {item.sku: item for item in await session.exec(query)}
+    .order_by(col(StockReservation.sku))
+)
+
+
+async def _locked_stock(session: AsyncSession, skus: Iterable[str]) -> dict[str, StockItem]:
+    found = await session.exec(_STOCK, params={"skus": sorted(set(skus))})
+    return {item.sku: item for item in found}
 
 
 async def _lines(session: AsyncSession, order_id: str) -> list[StockReservation]:
-    query = (
-        select(StockReservation)
-        .where(
-            col(StockReservation.order_id) == order_id,
-            col(StockReservation.status) == ReservationStatus.RESERVED,
-        )
-        .order_by(col(StockReservation.sku))
-    )
-    return list(await session.exec(query))
+    return list(await session.exec(_LINES, params={"order_id": order_id}))
 
 
 HANDLERS: dict[str, Handler] = {
