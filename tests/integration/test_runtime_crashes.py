@@ -97,7 +97,10 @@ async def test_a_message_that_kills_its_worker_every_time_ends_in_the_dlq_by_del
                 return "dead-lettered"
             return "returned" if await kit.ready_count(kit.queue) else None
 
-        if await wait_for(settled, what="the broker to settle the killed delivery") == "dead-lettered":
+        if (
+            await wait_for(settled, what="the broker to settle the killed delivery")
+            == "dead-lettered"
+        ):
             break
         # the redelivered message may kill it before the broker lists it as a consumer
         worker = kit.spawn(WARREN_DELIVERY_LIMIT="2")
