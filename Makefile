@@ -18,7 +18,7 @@ TOOLS := .tools/venv
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-# uv sync runs again only when the lock or the project changes, or .venv is gone.
+# uv sync runs again only when the lock, the project or this file changes, or .venv is gone.
 SYNCED := $(VENV)/.warren-synced
 
 .DEFAULT_GOAL := venv
@@ -32,8 +32,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check '$(UV_SPEC)'
 
-$(SYNCED): $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --extra dev --python $(PYTHON)
+# Bytecode compiled at install, as in the image (compose/Dockerfile): with PYTHONDONTWRITEBYTECODE
+# set and nothing compiled, every process compiles each module it imports, every start, and
+# that compiling raises a worker's peak RSS by about 6 MiB (docs/performance.md).
+$(SYNCED): $(UV) uv.lock pyproject.toml Makefile
+	$(UV) sync --frozen --extra dev --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 services: venv

@@ -38,7 +38,7 @@ from contracts.registry import default_registry
 from outbox.db import create_tables, session_factory
 from outbox.tables import OutboxMessage
 from outbox.unit_of_work import UnitOfWork
-from workers.cli import app
+from workers.commands import app
 from workers.runtime.asyncapi import asyncapi_document
 from workers.runtime.discovery import services
 from workers.runtime.edge import bound_contracts

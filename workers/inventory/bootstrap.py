@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from importlib import import_module
 from pathlib import Path
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy.dialects import postgresql, sqlite
 
 from config.settings import Settings
 from contracts.base import Cents, ShortText, Sku
@@ -51,7 +51,10 @@ def seed_stock(catalog_path: Path) -> Callable[[SessionFactory], Awaitable[None]
             return
         async with sessions() as session:
             dialect = (await session.connection()).dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            # The dialect's own insert, imported only now: PostgreSQL's dialect modules would
+            # cost a worker on SQLite about 2 MiB (docs/performance.md, "Worker memory").
+            chosen = "postgresql" if dialect == "postgresql" else "sqlite"
+            insert = import_module(f"sqlalchemy.dialects.{chosen}").insert
             # DO NOTHING on a known SKU: a restart keeps stock levels, and workers starting
             # together on one database cannot clash.
             statement = (

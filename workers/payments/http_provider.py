@@ -11,12 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-import httpx
-
 from workers.payments.model import ALREADY_CANCELLED, Approved, ChargeOutcome, Declined
 from workers.payments.provider import CardProvider, capture_key
 from workers.runtime.breaker import CircuitBreaker
 from workers.runtime.errors import InfrastructureError, PermanentError, TransientError
+from workers.runtime.httpclient import httpx
 
 
 class ProviderUnreachable(InfrastructureError):
