@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Executable, Result, Table, event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -135,3 +142,56 @@ async def create_tables(engine: AsyncEngine, tables: Iterable[Any]) -> None:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         await conn.run_sync(SQLModel.metadata.create_all, tables=wanted)
+
+
+class HeldConnection:
+    """One connection kept checked out between the transactions of one user, taken in turn.
+
+    A transaction on a session of its own checks a connection out of the pool and back in (the
+    pool's bookkeeping, its reset, and on PostgreSQL the pre-ping's round trip): a consumer
+    under load spares that by running its transactions on this one. It holds no transaction
+    between uses: each ends with its commit or rollback, which also lets go of a SQLite
+    writer's lock. A connection whose use raised goes back to the pool (which discards it if
+    it was lost), and so does one idle longer than `idle_s`: after a quiet spell the next use
+    takes a fresh checkout, pinged by the pool as before.
+    """
+
+    def __init__(self, engine: AsyncEngine, idle_s: float = 1.0) -> None:
+        self._engine, self._idle_s = engine, idle_s
+        self._connection: AsyncConnection | None = None
+        self._used_at = 0.0
+        self._busy = False
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[AsyncConnection | None]:
+        """The held connection; None while another transaction has it (use the pool then)."""
+        if self._busy:
+            yield None
+            return
+        self._busy = True
+        try:
+            connection = self._connection
+            if connection is not None and (
+                connection.invalidated or time.monotonic() - self._used_at > self._idle_s
+            ):
+                await self.close()
+                connection = None
+            if connection is None:
+                connection = self._connection = await self._engine.connect()
+            try:
+                yield connection
+            except BaseException:
+                await self.close()
+                raise
+            if connection.in_transaction():  # a user that left its transaction open
+                await self.close()
+            self._used_at = time.monotonic()
+        finally:
+            self._busy = False
+
+    async def close(self) -> None:
+        """Give the connection back to the pool (it rolls back whatever is left open)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with suppress(Exception):  # a lost connection: the pool discards it
+                await connection.close()

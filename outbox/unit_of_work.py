@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,7 +45,11 @@ class Dispatcher(Protocol):
 
 
 class UnitOfWork:
-    """One transaction; `publish` and `send_later` add outbox rows to it."""
+    """One transaction; `publish` and `send_later` add outbox rows to it.
+
+    Its session is bound to `connection` when one is given (a connection held between
+    transactions, `outbox.db.HeldConnection`), else it checks one out of the pool.
+    """
 
     session: AsyncSession
 
@@ -55,8 +60,10 @@ class UnitOfWork:
         registry: Registry | None = None,
         on_commit: Callable[[], None] | None = None,
         dispatcher: Dispatcher | None = None,
+        connection: AsyncConnection | None = None,
     ) -> None:
         self._sessions = sessions
+        self._connection = connection
         self._registry = registry or default_registry()
         self._on_commit = on_commit
         self._dispatcher = dispatcher
@@ -65,7 +72,10 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
-        self.session = self._sessions()
+        if self._connection is None:
+            self.session = self._sessions()
+        else:
+            self.session = self._sessions(bind=self._connection)
         return self
 
     async def __aexit__(

@@ -7,7 +7,7 @@ the integration tests on a real RabbitMQ; here the publisher and the deliveries 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
@@ -21,7 +21,7 @@ from contracts.envelope import Envelope
 from contracts.orders import PlaceOrder
 from contracts.registry import default_registry
 from contracts.topology import DEAD_LETTER_EXCHANGE, DELAY_PREFIX
-from outbox.db import session_factory
+from outbox.db import HeldConnection, session_factory
 from outbox.tables import CrashJournal, InboxMessage, OutboxMessage
 from outbox.unit_of_work import UnitOfWork
 from tests.contracts.samples import sample
@@ -80,8 +80,14 @@ def journal() -> Journal:
     return []
 
 
-@pytest.fixture
-def make_consumer(engine: AsyncEngine, journal: Journal) -> Callable[..., tuple[Consumer, Script]]:
+@pytest.fixture(params=["pool", "held"])
+async def make_consumer(
+    request: pytest.FixtureRequest, engine: AsyncEngine, journal: Journal
+) -> AsyncIterator[Callable[..., tuple[Consumer, Script]]]:
+    """Consumers whose transactions check a connection out of the pool each time, or run on one
+    held between them (as a worker's do)."""
+    made: list[Consumer] = []
+
     def make(
         publisher: Any = None, on_commit: Callable[[], None] | None = None, **settings: Any
     ) -> tuple[Consumer, Script]:
@@ -95,10 +101,14 @@ def make_consumer(engine: AsyncEngine, journal: Journal) -> Callable[..., tuple[
             publisher=publisher or JournalPublisher(journal),
             settings=Settings(_env_file=None, **(values | settings)),
             on_commit=on_commit,
+            connection=HeldConnection(engine) if request.param == "held" else None,
         )
+        made.append(consumer)
         return consumer, script
 
-    return make
+    yield make
+    for consumer in made:
+        await consumer.close()
 
 
 async def test_a_handled_message_is_acked_once_after_its_commit(

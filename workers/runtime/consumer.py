@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext, suppress
 from dataclasses import replace
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -39,7 +40,7 @@ from contracts.errors import PoisonMessage
 from contracts.registry import Registry, default_registry
 from outbox.amqp import ConfirmedPublisher, connection_name
 from outbox.crashpoints import crashpoint
-from outbox.db import SessionFactory
+from outbox.db import HeldConnection, SessionFactory
 from outbox.statements import CLAIM_INBOX
 from outbox.tables import utcnow
 from outbox.unit_of_work import Dispatcher, UnitOfWork
@@ -100,8 +101,13 @@ class Consumer:
         dispatcher: Dispatcher | None = None,
         permanent_errors: tuple[type[BaseException], ...] = (),
         spans: tracing.Spans | None = None,
+        connection: HeldConnection | None = None,
     ) -> None:
+        """`connection`, when given, is where the handler transactions run while it is free
+        (one at a time; the others, such as a redelivery handled alone beside a batch, check
+        one out of `sessions`' pool); `close` gives it back."""
         self.service, self.queue = service, queue
+        self._held = connection
         self._spans = spans or tracing.Spans(service)
         self._handlers = handlers
         self._sessions = sessions
@@ -127,6 +133,15 @@ class Consumer:
     def prefetch(self) -> int:
         """How many deliveries may be in hand at once (the concurrency limit)."""
         return self._settings.prefetch
+
+    async def close(self) -> None:
+        """Give back the held connection (after `drain`, before the engine is disposed of)."""
+        if self._held is not None:
+            await self._held.close()
+
+    def _connection(self) -> AbstractAsyncContextManager[AsyncConnection | None]:
+        """The held connection for one transaction, or None: a session checks one out."""
+        return nullcontext() if self._held is None else self._held.use()
 
     async def drain(self, timeout: float) -> None:
         """Finish the deliveries in hand, for at most `timeout` seconds (consuming has stopped)."""
@@ -240,12 +255,16 @@ class Consumer:
         return [("handled", elapsed)] * len(deliveries)
 
     async def _process_together(self, deliveries: list[Delivery]) -> None:
-        async with UnitOfWork(
-            self._sessions,
-            registry=self._registry,
-            on_commit=self._on_commit,
-            dispatcher=self._dispatcher,
-        ) as uow:
+        async with (
+            self._connection() as connection,
+            UnitOfWork(
+                self._sessions,
+                registry=self._registry,
+                on_commit=self._on_commit,
+                dispatcher=self._dispatcher,
+                connection=connection,
+            ) as uow,
+        ):
             claims = [
                 {
                     "consumer": self.queue,
@@ -339,12 +358,16 @@ class Consumer:
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def _process(self, envelope: Envelope[Any]) -> str:
-        async with UnitOfWork(
-            self._sessions,
-            registry=self._registry,
-            on_commit=self._on_commit,
-            dispatcher=self._dispatcher,
-        ) as uow:
+        async with (
+            self._connection() as connection,
+            UnitOfWork(
+                self._sessions,
+                registry=self._registry,
+                on_commit=self._on_commit,
+                dispatcher=self._dispatcher,
+                connection=connection,
+            ) as uow,
+        ):
             claim = {
                 "consumer": self.queue,
                 "message_id": envelope.message_id,

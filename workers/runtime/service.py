@@ -16,7 +16,13 @@ from config.settings import Settings
 from contracts.registry import Registry
 from contracts.topology import Subscription, dead_letter_queue
 from outbox.amqp import ConfirmedPublisher, connect_broker
-from outbox.db import SessionFactory, create_engine, create_tables, session_factory
+from outbox.db import (
+    HeldConnection,
+    SessionFactory,
+    create_engine,
+    create_tables,
+    session_factory,
+)
 from outbox.relay import Relay
 from outbox.tables import MESSAGING_TABLES
 from workers.runtime.consumer import Consumer, Handler
@@ -115,6 +121,7 @@ async def run_worker(
         permanent_errors=spec.permanent_errors,
         spans=spans,
         registry=spec.registry,
+        connection=HeldConnection(engine),  # no checkout per transaction under load
     )
     broker = edge_broker(settings, f"{spec.name}-worker")
     broker.include_router(router_for(spec, consumer))
@@ -133,6 +140,7 @@ async def run_worker(
     if api is not None:
         await api.stop()
     await stop_edge(broker, consumer, settings.drain_timeout_s)
+    await consumer.close()
     await marker.close()  # its queue went with the connection; this ends its task
     await relay.settle()
     relay_stop.set()
