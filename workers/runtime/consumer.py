@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+    suppress,
+)
 from dataclasses import replace
 from typing import Any
 
@@ -139,9 +145,23 @@ class Consumer:
         if self._held is not None:
             await self._held.close()
 
-    def _connection(self) -> AbstractAsyncContextManager[AsyncConnection | None]:
-        """The held connection for one transaction, or None: a session checks one out."""
-        return nullcontext() if self._held is None else self._held.use()
+    @asynccontextmanager
+    async def _unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """One handler transaction, on the held connection while it is free, else the pool's."""
+        held: AbstractAsyncContextManager[AsyncConnection | None] = (
+            nullcontext() if self._held is None else self._held.use()
+        )
+        async with (
+            held as connection,
+            UnitOfWork(
+                self._sessions,
+                registry=self._registry,
+                on_commit=self._on_commit,
+                dispatcher=self._dispatcher,
+                connection=connection,
+            ) as uow,
+        ):
+            yield uow
 
     async def drain(self, timeout: float) -> None:
         """Finish the deliveries in hand, for at most `timeout` seconds (consuming has stopped)."""
@@ -255,16 +275,7 @@ class Consumer:
         return [("handled", elapsed)] * len(deliveries)
 
     async def _process_together(self, deliveries: list[Delivery]) -> None:
-        async with (
-            self._connection() as connection,
-            UnitOfWork(
-                self._sessions,
-                registry=self._registry,
-                on_commit=self._on_commit,
-                dispatcher=self._dispatcher,
-                connection=connection,
-            ) as uow,
-        ):
+        async with self._unit_of_work() as uow:
             claims = [
                 {
                     "consumer": self.queue,
@@ -358,16 +369,7 @@ class Consumer:
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def _process(self, envelope: Envelope[Any]) -> str:
-        async with (
-            self._connection() as connection,
-            UnitOfWork(
-                self._sessions,
-                registry=self._registry,
-                on_commit=self._on_commit,
-                dispatcher=self._dispatcher,
-                connection=connection,
-            ) as uow,
-        ):
+        async with self._unit_of_work() as uow:
             claim = {
                 "consumer": self.queue,
                 "message_id": envelope.message_id,
