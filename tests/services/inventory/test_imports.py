@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.test_worker_imports import loaded_after
+from tests.support.imports import loaded_after
 
 
 def test_inventory_does_not_load_postgresqls_dialect_at_import() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.test_worker_imports import loaded_after
+from tests.support.imports import loaded_after
 
 
 def test_payments_imports_httpx_without_its_command_line_client() -> None:
