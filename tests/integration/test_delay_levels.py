@@ -16,12 +16,15 @@ from workers.runtime.delay import Scheduler
 from workers.runtime.topology import apply_plan, build_plan
 
 COUNT = 200
-TRANSIT_S = (
-    0.25  # publish, dead-letter hops and delivery on a busy two-core machine (max seen: 0.11)
-)
+# Transit beyond the rounding: publish, a quorum commit per dead-letter hop, delivery. Most messages
+# take a few milliseconds; a stall of the broker's disk on a busy two-core machine holds back the
+# few messages expiring during it (worst seen: 0.5 s), so the bound on every message is looser
+# than the bound on the median, which would catch a systematic delay.
+MEDIAN_TRANSIT_S = 0.25
+WORST_TRANSIT_S = 1.5
 
 
-async def test_200_random_delays_arrive_no_earlier_than_scheduled_and_within_one_unit(
+async def test_200_random_delays_arrive_no_earlier_than_scheduled_and_about_one_unit_late_at_most(
     test_settings: Settings,
 ) -> None:
     target = Subscription("delayprobe", "arrivals", ())
@@ -70,12 +73,16 @@ async def test_200_random_delays_arrive_no_earlier_than_scheduled_and_within_one
         assert arrivals[key] >= earliest, (
             f"message {key} arrived {earliest - arrivals[key]:.3f}s early"
         )
-        assert late <= unit_s + TRANSIT_S, (
+        assert late <= unit_s + WORST_TRANSIT_S, (
             f"message {key} (delay {delays[int(key)]:.3f}s, {rounded:.1f}s in units) "
             f"came {late:.3f}s late"
         )
     beyond_rounding.sort()
+    median = beyond_rounding[COUNT // 2]
     print(
-        f"transit beyond rounding: median {beyond_rounding[COUNT // 2] * 1000:.1f} ms, "
+        f"transit beyond rounding: median {median * 1000:.1f} ms, "
         f"max {beyond_rounding[-1] * 1000:.1f} ms"
+    )
+    assert median <= MEDIAN_TRANSIT_S, (
+        f"the median message came {median:.3f}s after its rounded delay"
     )
