@@ -4,19 +4,28 @@ Every call is idempotent, so the gateway may retry it on another instance: a car
 under the id the caller chose, a quantity is set rather than added, and a checkout carries the
 client's idempotency key and the order id the gateway derived from it. A checkout marks the cart
 CHECKED_OUT and queues `PlaceOrder` in the outbox in one transaction.
+
+The API runs on Starlette alone: FastAPI would add some 5 MiB to the worker (the OpenAPI models
+`import fastapi` builds) for five internal routes. Bodies and parameters are validated by the
+same pydantic models; any refusal, invalid input included, is a problem+json answer; the
+routes' table below also gives the API's OpenAPI document (`GET /openapi.json`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from config.settings import Settings
 from contracts.base import Address, Currency, OrderLine, Sku
@@ -93,10 +102,121 @@ _CLAIM = (
 _LINES = select(LINES.c.sku, LINES.c.quantity).where(LINES.c.cart_id == bindparam("id"))
 
 
+PROBLEM = "application/problem+json"
+_M = TypeVar("_M", bound=BaseModel)
+_SKU: TypeAdapter[str] = TypeAdapter(Sku)
+_USER: TypeAdapter[str] = TypeAdapter(UserId)
+
+
+def _invalid(exc: ValidationError) -> Refused:
+    """A validation error as a 422 naming the first field at fault."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return Refused(422, "Invalid request", f"{where}: {first['msg']}")
+
+
+async def _body(request: Request, model: type[_M]) -> _M:
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+def _checked(adapter: TypeAdapter[str], value: str | None, where: str) -> str:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        detail = exc.errors(include_url=False, include_input=False)[0]["msg"]
+        raise Refused(422, "Invalid request", f"{where}: {detail}") from exc
+
+
+def _user(request: Request) -> str:
+    return _checked(_USER, request.query_params.get("user_id"), "query.user_id")
+
+
+def _sku(request: Request) -> str:
+    return _checked(_SKU, request.path_params["sku"], "path.sku")
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """One route: what it is called, takes and answers; serves the app and its OpenAPI document."""
+
+    method: str
+    path: str
+    summary: str
+    handler: Callable[[Request], Awaitable[BaseModel]]
+    answer: type[BaseModel]
+    body: type[BaseModel] | None = None
+    user_in_query: bool = False
+
+    def endpoint(self) -> Callable[[Request], Awaitable[Response]]:
+        async def answered(request: Request) -> Response:
+            try:
+                model = await self.handler(request)
+            except Refused as exc:
+                body = {"type": "about:blank", "title": exc.title, "status": exc.status}
+                return JSONResponse(
+                    body | {"detail": exc.detail}, status_code=exc.status, media_type=PROBLEM
+                )
+            return JSONResponse(model.model_dump(mode="json"))
+
+        return answered
+
+    def openapi(self) -> dict[str, Any]:
+        def ref(model: type[BaseModel]) -> dict[str, Any]:
+            return {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+
+        names = [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+        parameters: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in names
+        ]
+        if self.user_in_query:
+            schema = {"type": "string", "minLength": 1, "maxLength": 64}
+            parameters.append(
+                {"name": "user_id", "in": "query", "required": True, "schema": schema}
+            )
+        operation: dict[str, Any] = {
+            "summary": self.summary,
+            "parameters": parameters,
+            "responses": {
+                "200": {
+                    "description": "The cart",
+                    "content": {"application/json": ref(self.answer)},
+                },
+                "default": {"description": "A refusal", "content": {PROBLEM: {}}},
+            },
+        }
+        if self.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": ref(self.body)},
+            }
+        return operation
+
+
+def _openapi(operations: list[_Operation]) -> dict[str, Any]:
+    models = {m for op in operations for m in (op.answer, op.body) if m is not None}
+    _, schemas = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = op.openapi()
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Warren carts (internal)", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": schemas.get("$defs", {})},
+    }
+
+
 def create_api(settings: Settings) -> Callable[[SessionFactory, Callable[[], None]], Any]:
     """The API factory the runtime calls with the worker's sessions and relay wake-up."""
 
-    def build(sessions: SessionFactory, wake: Callable[[], None]) -> FastAPI:
+    def build(sessions: SessionFactory, wake: Callable[[], None]) -> Starlette:
         return _app(sessions, wake, catalog(settings.catalog_path))
 
     return build
@@ -104,19 +224,7 @@ def create_api(settings: Settings) -> Callable[[SessionFactory, Callable[[], Non
 
 def _app(
     sessions: SessionFactory, wake: Callable[[], None], products: dict[str, Product]
-) -> FastAPI:
-    app = FastAPI(title="Warren carts (internal)", docs_url=None, redoc_url=None)
-
-    @app.exception_handler(Refused)
-    async def refused(_request: Request, exc: Refused) -> JSONResponse:
-        body = {
-            "type": "about:blank",
-            "title": exc.title,
-            "status": exc.status,
-            "detail": exc.detail,
-        }
-        return JSONResponse(body, status_code=exc.status, media_type="application/problem+json")
-
+) -> Starlette:
     def uow() -> UnitOfWork:
         return UnitOfWork(sessions, on_commit=wake)
 
@@ -157,8 +265,8 @@ def _app(
             await session.refresh(cart)
             raise Refused(409, "Cart is not open", f"The cart is {cart.status}; it cannot change.")
 
-    @app.put("/carts/{cart_id}", response_model=CartOut)
-    async def open_cart(cart_id: str, body: OpenCart) -> CartOut:
+    async def open_cart(request: Request) -> CartOut:
+        cart_id, body = request.path_params["cart_id"], await _body(request, OpenCart)
         async with uow() as work:
             cart = await work.session.get(Cart, cart_id)
             if cart is None:
@@ -181,13 +289,14 @@ def _app(
             await work.commit()
         return shown
 
-    @app.get("/carts/{cart_id}", response_model=CartOut)
-    async def get_cart(cart_id: str, user_id: Annotated[str, Query(min_length=1)]) -> CartOut:
+    async def get_cart(request: Request) -> CartOut:
+        cart_id, user_id = request.path_params["cart_id"], _user(request)
         async with sessions() as session:
             return await show(session, await owned(session, cart_id, user_id))
 
-    @app.put("/carts/{cart_id}/items/{sku}", response_model=CartOut)
-    async def set_item(cart_id: str, sku: Sku, body: SetQuantity) -> CartOut:
+    async def set_item(request: Request) -> CartOut:
+        cart_id, sku = request.path_params["cart_id"], _sku(request)
+        body = await _body(request, SetQuantity)
         if sku not in products:
             raise Refused(422, "Unknown SKU", f"{sku} is not in the catalog.")
         async with uow() as work:
@@ -210,10 +319,12 @@ def _app(
             await work.commit()
         return shown
 
-    @app.delete("/carts/{cart_id}/items/{sku}", response_model=CartOut)
-    async def remove_item(
-        cart_id: str, sku: str, user_id: Annotated[str, Query(min_length=1)]
-    ) -> CartOut:
+    async def remove_item(request: Request) -> CartOut:
+        cart_id, sku, user_id = (
+            request.path_params["cart_id"],
+            request.path_params["sku"],
+            _user(request),
+        )
         async with uow() as work:
             cart = await owned(work.session, cart_id, user_id)
             await claim_open(work.session, cart)
@@ -223,8 +334,8 @@ def _app(
             await work.commit()
         return shown
 
-    @app.post("/carts/{cart_id}/checkout", response_model=CheckedOut)
-    async def checkout(cart_id: str, body: Checkout) -> CheckedOut:
+    async def checkout(request: Request) -> CheckedOut:
+        cart_id, body = request.path_params["cart_id"], await _body(request, Checkout)
         async with uow() as work:
             cart = await owned(work.session, cart_id, body.user_id)
             if cart.status == CartStatus.CHECKED_OUT and cart.checkout_key == body.key:
@@ -263,4 +374,18 @@ def _app(
             await work.commit()
         return CheckedOut(cart=shown, order_id=body.order_id, lines=lines, replayed=False)
 
-    return app
+    cart, item = "/carts/{cart_id}", "/carts/{cart_id}/items/{sku}"
+    operations = [
+        _Operation("PUT", cart, "Open a cart", open_cart, CartOut, body=OpenCart),
+        _Operation("GET", cart, "Show a cart", get_cart, CartOut, user_in_query=True),
+        _Operation("PUT", item, "Set a SKU's quantity", set_item, CartOut, body=SetQuantity),
+        _Operation("DELETE", item, "Remove a SKU", remove_item, CartOut, user_in_query=True),
+        _Operation("POST", f"{cart}/checkout", "Check out", checkout, CheckedOut, body=Checkout),
+    ]
+    document = _openapi(operations)
+
+    async def openapi(_request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes = [Route(op.path, op.endpoint(), methods=[op.method]) for op in operations]
+    return Starlette(routes=[*routes, Route("/openapi.json", openapi, methods=["GET"])])

@@ -150,3 +150,43 @@ async def test_verify_finds_a_checked_out_cart_whose_order_differs(carts: Carts)
     assert len(check(facts | {ORDERS_FACT: {order_id: Other()}}, settings, None)) == 1
     missing = check(facts | {ORDERS_FACT: {}}, settings, None)
     assert [f.problem for f in missing] == [f"checked out, but order {order_id} does not exist"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "where"),
+    [
+        ("PUT", "/carts/c1", {}, "user_id"),
+        ("PUT", "/carts/c1", {"user_id": USER, "extra": 1}, "extra"),
+        ("PUT", "/carts/c1/items/MUG-7", {"user_id": USER, "quantity": -1}, "quantity"),
+        ("PUT", "/carts/c1/items/mug", {"user_id": USER, "quantity": 1}, "path.sku"),
+        ("GET", "/carts/c1", None, "query.user_id"),
+        ("POST", "/carts/c1/checkout", {"user_id": USER, "key": "k"}, "order_id"),
+    ],
+)
+async def test_invalid_input_is_a_problem_naming_the_field_and_changes_nothing(
+    carts: Carts, method: str, path: str, body: dict[str, Any] | None, where: str
+) -> None:
+    answer = await carts.http.request(method, path, json=body)
+
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == 422 and where in answer.json()["detail"]
+    assert await carts.outbox() == []
+
+
+async def test_the_openapi_document_describes_every_route_and_its_models(carts: Carts) -> None:
+    document = (await carts.http.get("/openapi.json")).json()
+
+    operations = {
+        f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
+    }
+    assert operations == {
+        "PUT /carts/{cart_id}",
+        "GET /carts/{cart_id}",
+        "PUT /carts/{cart_id}/items/{sku}",
+        "DELETE /carts/{cart_id}/items/{sku}",
+        "POST /carts/{cart_id}/checkout",
+    }
+    schemas = document["components"]["schemas"]
+    assert {"CartOut", "CheckedOut", "Checkout", "OpenCart", "SetQuantity"} <= set(schemas)
+    assert schemas["SetQuantity"]["properties"]["quantity"]["maximum"] > 0
