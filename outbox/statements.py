@@ -10,24 +10,29 @@ out as SQLAlchemy's (`IntegrityError` on a duplicate key), and a lost connection
 as on SQLAlchemy's own path.
 
 A service's hot statements may be `Prepared` too (`Prepared.run`, in the handler's transaction):
-the orders saga's writes and the gateway's status projection are.
+the orders saga's writes and the gateway's status projection are. `KeyedRows` reads and writes
+the rows of a table with one primary key that way (the participants' idempotency records),
+without the ORM's identity map and flush.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, exc, insert, update
+from sqlalchemy import bindparam, exc, insert, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession as ModelSession
 
 from outbox.tables import INBOX, OUTBOX, UtcDateTime, utcnow
 
 _Processor = Callable[[Any], Any] | None
+_Row = TypeVar("_Row", bound=SQLModel)
 
 
 class Prepared:
@@ -144,3 +149,54 @@ def marks(ids: Sequence[str]) -> list[dict[str, Any]]:
     """The parameters of `MARK_PUBLISHED` for rows published now."""
     at = utcnow()
     return [{"row_id": row_id, "at": at} for row_id in ids]
+
+
+class KeyedRows(Generic[_Row]):
+    """The rows of a table with a one-column primary key, by key: read, insert, update.
+
+    Reads are a Core select built once; writes are `Prepared`, run at once in the session's
+    transaction (a duplicate key raises `IntegrityError` there, not at a later flush). The rows
+    it returns are detached instances of `model`: change one with `update`, not the session.
+    """
+
+    def __init__(self, model: type[_Row]) -> None:
+        table = model.__table__  # type: ignore[attr-defined]
+        [key] = table.primary_key.columns
+        self._model, self._table, self._key = model, table, key
+        self._columns = [column.name for column in table.columns]
+        self._defaults = {
+            column.name: column.default
+            for column in table.columns
+            if column.default is not None
+            and (column.default.is_callable or column.default.is_scalar)
+        }
+        self._select = select(table).where(key == bindparam("key"))
+        self._insert = Prepared(insert(table), self._columns)
+        self._updates: dict[tuple[str, ...], Prepared] = {}
+
+    async def get(self, session: ModelSession, key: Any) -> _Row | None:
+        """The row with this key in the session's transaction, or None."""
+        found = (await session.exec(self._select, params={"key": key})).first()  # type: ignore[call-overload]
+        return None if found is None else self._model(**found._mapping)
+
+    async def add(self, session: AsyncSession, row: _Row) -> None:
+        """Insert `row`; a column it leaves None gets the column's default, as the ORM would."""
+        values = {name: getattr(row, name) for name in self._columns}
+        for name, default in self._defaults.items():
+            if values[name] is None:
+                values[name] = default.arg(None) if default.is_callable else default.arg
+                setattr(row, name, values[name])
+        await self._insert.run(session, values)
+
+    async def update(self, session: AsyncSession, row: _Row, *names: str) -> None:
+        """Write the columns `names` of `row` back to its row."""
+        statement = self._updates.get(names)
+        if statement is None:
+            changed: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
+            where = self._key == bindparam("row_key")
+            statement = self._updates[names] = Prepared(
+                update(self._table).where(where).values(changed),
+                ("row_key", *(f"new_{name}" for name in names)),
+            )
+        values = {f"new_{name}": getattr(row, name) for name in names}
+        await statement.run(session, {"row_key": getattr(row, self._key.name), **values})

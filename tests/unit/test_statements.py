@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
@@ -12,9 +13,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outbox.db import create_tables, session_factory
-from outbox.statements import ADD_TO_OUTBOX, CLAIM_INBOX, MARK_PUBLISHED, Prepared, marks
+from outbox.statements import (
+    ADD_TO_OUTBOX,
+    CLAIM_INBOX,
+    MARK_PUBLISHED,
+    KeyedRows,
+    Prepared,
+    marks,
+)
 from outbox.tables import MESSAGING_TABLES, OUTBOX, UtcDateTime
 from tests.conftest import BACKENDS, Backend
+from workers.payments.model import PaymentStatus
+from workers.payments.tables import PAYMENT_TABLES, Payment
 
 
 @pytest.fixture(params=BACKENDS)
@@ -115,3 +125,34 @@ MARK_ONCE = Prepared(
     .values(published_at=bindparam("at", type_=UtcDateTime())),
     ("row_id", "at"),
 )
+
+
+async def test_keyed_rows_read_insert_and_update_as_the_orm_would(engine: AsyncEngine) -> None:
+    await create_tables(engine, PAYMENT_TABLES)
+    payments = KeyedRows(Payment)
+    order_id = uuid4()
+    async with session_factory(engine)() as session:
+        assert await payments.get(session, order_id) is None
+        row = Payment(
+            order_id=order_id, status=PaymentStatus.CAPTURED, payment_id="p-1", amount_cents=500
+        )
+        await payments.add(session, row)  # created_at left to the column's default
+        row.status, row.refund_reason = PaymentStatus.REFUNDED, "changed mind"
+        row.amount_cents = 1  # not among the columns written back below
+        await payments.update(session, row, "status", "refund_reason")
+        await session.commit()
+    async with session_factory(engine)() as session:
+        read = await payments.get(session, order_id)
+        orm = await session.get(Payment, order_id)
+
+    assert read is not None and orm is not None
+    assert (read.status, read.refund_reason, read.amount_cents) == (
+        PaymentStatus.REFUNDED,
+        "changed mind",
+        500,
+    )
+    assert read.order_id == orm.order_id == order_id and read.created_at == orm.created_at
+    assert read.created_at is not None and read.created_at.utcoffset() == timedelta(0)
+    async with session_factory(engine)() as session:
+        with pytest.raises(IntegrityError):
+            await payments.add(session, Payment(order_id=order_id, status=PaymentStatus.VOIDED))

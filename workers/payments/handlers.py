@@ -16,6 +16,7 @@ from contracts.payments import (
     PaymentRefunded,
     RefundPayment,
 )
+from outbox.statements import KeyedRows
 from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.payments.model import ALREADY_CANCELLED, Approved, ChargeOutcome, PaymentStatus
@@ -23,6 +24,7 @@ from workers.payments.provider import CardProvider
 from workers.payments.tables import Payment
 from workers.runtime.errors import TransientError
 
+PAYMENTS = KeyedRows(Payment)  # read and written on the transaction's cursor, not the ORM
 PaymentHandler = Callable[[Envelope[Any], UnitOfWork, CardProvider], Awaitable[None]]
 
 
@@ -69,9 +71,8 @@ def _refunded(row: Payment) -> PaymentRefunded:
 
 
 async def _insert(uow: UnitOfWork, row: Payment) -> None:
-    uow.session.add(row)
     try:
-        await uow.session.flush()
+        await PAYMENTS.add(uow.session, row)
     except IntegrityError as exc:  # a concurrent delivery for the same order committed first
         raise TransientError(f"payment of order {row.order_id} written concurrently") from exc
 
@@ -81,7 +82,7 @@ async def capture_payment(
 ) -> None:
     """Charge the order once; a repeated request gets the recorded answer, and no new charge."""
     command = envelope.message
-    row = await uow.session.get(Payment, command.order_id)
+    row = await PAYMENTS.get(uow.session, command.order_id)
     if row is None:
         outcome = await provider.capture(
             command.order_id, command.token, command.amount_cents, command.currency
@@ -104,7 +105,7 @@ async def refund_payment(
 ) -> None:
     """Refund a captured payment once; before any capture, void it at the provider and here."""
     command = envelope.message
-    row = await uow.session.get(Payment, command.order_id)
+    row = await PAYMENTS.get(uow.session, command.order_id)
     if row is None:
         # a capture may be in flight or its answer lost: the provider refunds or voids its key
         refunded = await provider.refund(command.order_id)
@@ -122,7 +123,7 @@ async def refund_payment(
         row.status = PaymentStatus.REFUNDED
         row.refunded_at = utcnow()
         row.refund_reason = command.reason
-        uow.session.add(row)
+        await PAYMENTS.update(uow.session, row, "status", "refunded_at", "refund_reason")
     if row.status == PaymentStatus.REFUNDED:
         uow.publish(envelope.caused(_refunded(row)))
     else:

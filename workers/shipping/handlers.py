@@ -7,12 +7,15 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts.envelope import Envelope
 from contracts.shipping import ArrangeShipment, CancelShipment, ShipmentArranged
+from outbox.statements import KeyedRows
 from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.runtime.consumer import Handler
 from workers.runtime.errors import TransientError
 from workers.shipping.model import ShipmentStatus, choose_carrier
 from workers.shipping.tables import Shipment
+
+SHIPMENTS = KeyedRows(Shipment)  # read and written on the transaction's cursor, not the ORM
 
 
 def _arranged(command: ArrangeShipment) -> Shipment:
@@ -30,9 +33,8 @@ def _arranged(command: ArrangeShipment) -> Shipment:
 
 
 async def _insert(uow: UnitOfWork, row: Shipment) -> None:
-    uow.session.add(row)
     try:
-        await uow.session.flush()
+        await SHIPMENTS.add(uow.session, row)
     except IntegrityError as exc:  # a concurrent delivery for the same order committed first
         raise TransientError(f"shipment of order {row.order_id} written concurrently") from exc
 
@@ -40,7 +42,7 @@ async def _insert(uow: UnitOfWork, row: Shipment) -> None:
 async def arrange_shipment(envelope: Envelope[ArrangeShipment], uow: UnitOfWork) -> None:
     """Book a carrier once; a repeat gets the same booking, a cancelled order gets none."""
     command = envelope.message
-    row = await uow.session.get(Shipment, command.order_id)
+    row = await SHIPMENTS.get(uow.session, command.order_id)
     if row is None:
         row = _arranged(command)
         await _insert(uow, row)
@@ -60,7 +62,7 @@ async def arrange_shipment(envelope: Envelope[ArrangeShipment], uow: UnitOfWork)
 async def cancel_shipment(envelope: Envelope[CancelShipment], uow: UnitOfWork) -> None:
     """Cancel the order's shipment; with none yet, leave a tombstone that refuses a later one."""
     order_id = envelope.message.order_id
-    row = await uow.session.get(Shipment, order_id)
+    row = await SHIPMENTS.get(uow.session, order_id)
     if row is None:
         tombstone = Shipment(
             order_id=order_id, status=ShipmentStatus.CANCELLED, cancelled_at=utcnow()
@@ -70,7 +72,7 @@ async def cancel_shipment(envelope: Envelope[CancelShipment], uow: UnitOfWork) -
     elif row.status == ShipmentStatus.ARRANGED:
         row.status = ShipmentStatus.CANCELLED
         row.cancelled_at = utcnow()
-        uow.session.add(row)
+        await SHIPMENTS.update(uow.session, row, "status", "cancelled_at")
         logger.info("shipment {} of order {} cancelled", row.tracking_number, order_id)
 
 
