@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, exc, insert, select, update
+from sqlalchemy import Select, Table, and_, bindparam, exc, insert, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -152,17 +152,18 @@ def marks(ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 class KeyedRows(Generic[_Row]):
-    """The rows of a table with a one-column primary key, by key: read, insert, update.
+    """The rows of a table, by primary key: read, insert, update, without the ORM.
 
-    Reads are a Core select built once; writes are `Prepared`, run at once in the session's
+    Reads are Core selects built once; writes are `Prepared`, run at once in the session's
     transaction (a duplicate key raises `IntegrityError` there, not at a later flush). The rows
     it returns are detached instances of `model`: change one with `update`, not the session.
+    A key is the primary key's value, or a tuple of them for a composite key.
     """
 
     def __init__(self, model: type[_Row]) -> None:
-        table = model.__table__  # type: ignore[attr-defined]
-        [key] = table.primary_key.columns
-        self._model, self._table, self._key = model, table, key
+        table: Table = model.__table__  # type: ignore[attr-defined]
+        self._model, self.table = model, table
+        self._keys = [column.name for column in table.primary_key.columns]
         self._columns = [column.name for column in table.columns]
         self._defaults = {
             column.name: column.default
@@ -170,21 +171,36 @@ class KeyedRows(Generic[_Row]):
             if column.default is not None
             and (column.default.is_callable or column.default.is_scalar)
         }
-        self._select = select(table).where(key == bindparam("key"))
+        by_key = and_(*(table.c[name] == bindparam(f"key_{name}") for name in self._keys))
+        self._select = select(table).where(by_key)
+        self._locking = self._select.with_for_update()
         self._insert = Prepared(insert(table), self._columns)
         self._updates: dict[tuple[str, ...], Prepared] = {}
 
-    async def get(self, session: ModelSession, key: Any) -> _Row | None:
-        """The row with this key in the session's transaction, or None."""
-        found = (await session.exec(self._select, params={"key": key})).first()  # type: ignore[call-overload]
+    def _key_params(self, key: Any) -> dict[str, Any]:
+        values = key if isinstance(key, tuple) else (key,)
+        return {f"key_{name}": value for name, value in zip(self._keys, values, strict=True)}
+
+    async def get(self, session: ModelSession, key: Any, *, lock: bool = False) -> _Row | None:
+        """The row with this key in the session's transaction, or None; `lock`: FOR UPDATE."""
+        statement = self._locking if lock else self._select
+        found = (await session.exec(statement, params=self._key_params(key))).first()  # type: ignore[call-overload]
         return None if found is None else self._model(**found._mapping)
+
+    async def select(
+        self, session: ModelSession, statement: Select[Any], params: Mapping[str, Any]
+    ) -> list[_Row]:
+        """The rows of `statement` (a select of `table` built once), as instances of the model."""
+        found = await session.exec(statement, params=params)  # type: ignore[call-overload]
+        return [self._model(**row._mapping) for row in found]
 
     async def add(self, session: AsyncSession, row: _Row) -> None:
         """Insert `row`; a column it leaves None gets the column's default, as the ORM would."""
         values = {name: getattr(row, name) for name in self._columns}
         for name, default in self._defaults.items():
             if values[name] is None:
-                values[name] = default.arg(None) if default.is_callable else default.arg
+                arg = default.arg  # type: ignore[attr-defined]
+                values[name] = arg(None) if default.is_callable else arg
                 setattr(row, name, values[name])
         await self._insert.run(session, values)
 
@@ -193,10 +209,11 @@ class KeyedRows(Generic[_Row]):
         statement = self._updates.get(names)
         if statement is None:
             changed: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
-            where = self._key == bindparam("row_key")
+            by_key = and_(*(self.table.c[k] == bindparam(f"key_{k}") for k in self._keys))
             statement = self._updates[names] = Prepared(
-                update(self._table).where(where).values(changed),
-                ("row_key", *(f"new_{name}" for name in names)),
+                update(self.table).where(by_key).values(changed),
+                (*(f"key_{name}" for name in self._keys), *(f"new_{name}" for name in names)),
             )
         values = {f"new_{name}": getattr(row, name) for name in names}
-        await statement.run(session, {"row_key": getattr(row, self._key.name), **values})
+        keys = {f"key_{name}": getattr(row, name) for name in self._keys}
+        await statement.run(session, keys | values)

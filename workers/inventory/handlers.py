@@ -2,7 +2,9 @@
 
 Every answer is rebuilt from stored state, so a repeated command gets the same answer. Rows
 are locked order first, then stock items in SKU order, so concurrent handlers on PostgreSQL
-cannot deadlock; on SQLite the runtime's `BEGIN IMMEDIATE` already serialises writers.
+cannot deadlock; on SQLite the runtime's `BEGIN IMMEDIATE` already serialises writers. Rows are
+read and written on the transaction's cursor (`KeyedRows`), not through the ORM's flush: each
+write runs where it is made, the order's row before its lines.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
-from sqlalchemy import bindparam
-from sqlmodel import col, select
+from sqlalchemy import bindparam, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.base import Message, PricedLine
 from contracts.envelope import Envelope
 from contracts.inventory import ReleaseStock, ReserveStock, StockRejected, StockReserved
+from outbox.statements import KeyedRows
 from outbox.tables import utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.inventory.model import ORDER_CANCELLED, Shortfall, StockLevel, allocate
@@ -29,6 +31,12 @@ from workers.inventory.tables import (
 from workers.runtime.consumer import Handler
 
 __all__ = ["HANDLERS", "release_stock", "reserve_stock"]
+
+ORDERS, ITEMS, LINES = (
+    KeyedRows(OrderReservation),
+    KeyedRows(StockItem),
+    KeyedRows(StockReservation),
+)
 
 
 async def reserve_stock(envelope: Envelope[ReserveStock], uow: UnitOfWork) -> None:
@@ -46,7 +54,8 @@ async def release_stock(envelope: Envelope[ReleaseStock], uow: UnitOfWork) -> No
     order_id = envelope.message.order_id
     order = await _locked_order(uow.session, order_id)
     if order is None:
-        uow.session.add(OrderReservation(order_id=str(order_id), status=ReservationStatus.RELEASED))
+        released = OrderReservation(order_id=str(order_id), status=ReservationStatus.RELEASED)
+        await ORDERS.add(uow.session, released)
     elif order.status == ReservationStatus.RESERVED:
         await _release(uow.session, order)
 
@@ -67,13 +76,14 @@ async def _reserve(
             reason=outcome.reason,
         )
         held = []
+        await ORDERS.add(session, order)
     else:
         order = OrderReservation(order_id=order_id, status=ReservationStatus.RESERVED)
+        await ORDERS.add(session, order)  # before its lines, which refer to it
         held = sorted(outcome, key=lambda line: line.sku)
         for line in held:
-            _hold(items[line.sku], line.quantity)
-            session.add(StockReservation(order_id=order_id, **line.model_dump()))
-    session.add(order)
+            await _hold(session, items[line.sku], line.quantity)
+            await LINES.add(session, StockReservation(order_id=order_id, **line.model_dump()))
     return order, held
 
 
@@ -81,11 +91,11 @@ async def _release(session: AsyncSession, order: OrderReservation) -> None:
     lines = await _lines(session, order.order_id)
     items = await _locked_stock(session, (line.sku for line in lines))
     for line in lines:
-        _hold(items[line.sku], -line.quantity)
+        await _hold(session, items[line.sku], -line.quantity)
         line.status, line.released_at = ReservationStatus.RELEASED, utcnow()
-        session.add(line)
+        await LINES.update(session, line, "status", "released_at")
     order.status, order.updated_at = ReservationStatus.RELEASED, utcnow()
-    session.add(order)
+    await ORDERS.update(session, order, "status", "updated_at")
 
 
 async def _answer(
@@ -94,7 +104,7 @@ async def _answer(
     """The answer stored state gives; `held`, when given, are the lines it holds (by SKU)."""
     order_id = UUID(order.order_id)
     if order.status == ReservationStatus.RESERVED:
-        if held is None:  # read back, which would also flush what this transaction wrote
+        if held is None:  # a repeated command: read back
             held = [
                 PricedLine(sku=x.sku, quantity=x.quantity, unit_price_cents=x.unit_price_cents)
                 for x in await _lines(session, order.order_id)
@@ -105,40 +115,41 @@ async def _answer(
     return StockRejected(order_id=order_id, reason=ORDER_CANCELLED)
 
 
-def _hold(item: StockItem, quantity: int) -> None:
+async def _hold(session: AsyncSession, item: StockItem, quantity: int) -> None:
     """Add `quantity` (negative to give back) to what reservations hold of `item`."""
     item.reserved += quantity
     item.updated_at = utcnow()
+    await ITEMS.update(session, item, "reserved", "updated_at")
 
 
 async def _locked_order(session: AsyncSession, order_id: UUID) -> OrderReservation | None:
-    return await session.get(OrderReservation, str(order_id), with_for_update=True)
+    return await ORDERS.get(session, str(order_id), lock=True)
 
 
 # Built once, run with parameters: building a statement costs more than SQLite takes to run it.
 _STOCK = (
-    select(StockItem)
-    .where(col(StockItem.sku).in_(bindparam("skus", expanding=True)))
-    .order_by(col(StockItem.sku))
+    select(ITEMS.table)
+    .where(ITEMS.table.c.sku.in_(bindparam("skus", expanding=True)))
+    .order_by(ITEMS.table.c.sku)
     .with_for_update()
 )
 _LINES = (
-    select(StockReservation)
+    select(LINES.table)
     .where(
-        col(StockReservation.order_id) == bindparam("order_id"),
-        col(StockReservation.status) == ReservationStatus.RESERVED,
+        LINES.table.c.order_id == bindparam("order_id"),
+        LINES.table.c.status == ReservationStatus.RESERVED,
     )
-    .order_by(col(StockReservation.sku))
+    .order_by(LINES.table.c.sku)
 )
 
 
 async def _locked_stock(session: AsyncSession, skus: Iterable[str]) -> dict[str, StockItem]:
-    found = await session.exec(_STOCK, params={"skus": sorted(set(skus))})
+    found = await ITEMS.select(session, _STOCK, {"skus": sorted(set(skus))})
     return {item.sku: item for item in found}
 
 
 async def _lines(session: AsyncSession, order_id: str) -> list[StockReservation]:
-    return list(await session.exec(_LINES, params={"order_id": order_id}))
+    return await LINES.select(session, _LINES, {"order_id": order_id})
 
 
 HANDLERS: dict[str, Handler] = {
