@@ -171,8 +171,8 @@ class KeyedRows(Generic[_Row]):
             if column.default is not None
             and (column.default.is_callable or column.default.is_scalar)
         }
-        by_key = and_(*(table.c[name] == bindparam(f"key_{name}") for name in self._keys))
-        self._select = select(table).where(by_key)
+        self._by_key = and_(*(table.c[name] == bindparam(f"key_{name}") for name in self._keys))
+        self._select = select(table).where(self._by_key)
         self._locking = self._select.with_for_update()
         self._insert = Prepared(insert(table), self._columns)
         self._updates: dict[tuple[str, ...], Prepared] = {}
@@ -209,11 +209,10 @@ class KeyedRows(Generic[_Row]):
         statement = self._updates.get(names)
         if statement is None:
             changed: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
-            by_key = and_(*(self.table.c[k] == bindparam(f"key_{k}") for k in self._keys))
             statement = self._updates[names] = Prepared(
-                update(self.table).where(by_key).values(changed),
+                update(self.table).where(self._by_key).values(changed),
                 (*(f"key_{name}" for name in self._keys), *(f"new_{name}" for name in names)),
             )
         values = {f"new_{name}": getattr(row, name) for name in names}
-        keys = {f"key_{name}": getattr(row, name) for name in self._keys}
-        await statement.run(session, keys | values)
+        key = tuple(getattr(row, name) for name in self._keys)
+        await statement.run(session, self._key_params(key) | values)

@@ -108,10 +108,10 @@ _SKU: TypeAdapter[str] = TypeAdapter(Sku)
 _USER: TypeAdapter[str] = TypeAdapter(UserId)
 
 
-def _invalid(exc: ValidationError) -> Refused:
-    """A validation error as a 422 naming the first field at fault."""
+def _invalid(exc: ValidationError, where: str | None = None) -> Refused:
+    """A validation error as a 422 naming the first field at fault (`where`, or its location)."""
     first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
+    where = where or ".".join(str(part) for part in first["loc"]) or "body"
     return Refused(422, "Invalid request", f"{where}: {first['msg']}")
 
 
@@ -126,8 +126,7 @@ def _checked(adapter: TypeAdapter[str], value: str | None, where: str) -> str:
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:
-        detail = exc.errors(include_url=False, include_input=False)[0]["msg"]
-        raise Refused(422, "Invalid request", f"{where}: {detail}") from exc
+        raise _invalid(exc, where) from exc
 
 
 def _user(request: Request) -> str:

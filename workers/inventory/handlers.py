@@ -76,14 +76,13 @@ async def _reserve(
             reason=outcome.reason,
         )
         held = []
-        await ORDERS.add(session, order)
     else:
         order = OrderReservation(order_id=order_id, status=ReservationStatus.RESERVED)
-        await ORDERS.add(session, order)  # before its lines, which refer to it
         held = sorted(outcome, key=lambda line: line.sku)
-        for line in held:
-            await _hold(session, items[line.sku], line.quantity)
-            await LINES.add(session, StockReservation(order_id=order_id, **line.model_dump()))
+    await ORDERS.add(session, order)  # before its lines, which refer to it
+    for line in held:
+        await _hold(session, items[line.sku], line.quantity)
+        await LINES.add(session, StockReservation(order_id=order_id, **line.model_dump()))
     return order, held
 
 
