@@ -11,8 +11,8 @@ as on SQLAlchemy's own path.
 
 A service's hot statements may be `Prepared` too (`Prepared.run`, in the handler's transaction):
 the orders saga's writes and the gateway's status projection are. `KeyedRows` reads and writes
-the rows of a table with one primary key that way (the participants' idempotency records),
-without the ORM's identity map and flush.
+a table's rows by primary key that way (the participants' records: payments, shipping,
+inventory), without the ORM's identity map and flush.
 """
 
 from __future__ import annotations
