@@ -85,9 +85,10 @@ async def _undecoded(message: StreamMessage[Any]) -> bytes:
     return message.body
 
 
-def _deliver_through(router: RabbitRouter, deliver: Deliver) -> Callable[[], Awaitable[None]]:
-    async def on_delivery() -> None:
-        """Hand the raw delivery to the runtime and wait until it is settled."""
+def _deliver_through(router: RabbitRouter, deliver: Deliver) -> Callable[[bytes], Awaitable[None]]:
+    async def on_delivery(_body: bytes) -> None:
+        """Hand the raw delivery to the runtime and wait until it is settled (FastStream passes
+        the undecoded body; the runtime reads the whole delivery)."""
         # The router's context is the broker's once the router is included.
         message = router.config.context.get_local("message")
         await deliver(message.raw_message)
@@ -148,6 +149,8 @@ def edge_broker(settings: Settings, role: str, url: str | None = None) -> Rabbit
         app_id=role,
         graceful_timeout=settings.drain_timeout_s,
         ack_policy=AckPolicy.MANUAL,
+        # the subscribers take the body alone: no dependency injection to solve per delivery
+        apply_types=False,
         default_channel=Channel(prefetch_count=settings.prefetch, on_return_raises=True),
         logger=EDGE_LOGGER,
         log_level=logging.DEBUG,
