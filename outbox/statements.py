@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, Table, and_, bindparam, exc, insert, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, class_mapper
 from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession as ModelSession
@@ -151,6 +151,26 @@ def marks(ids: Sequence[str]) -> list[dict[str, Any]]:
     return [{"row_id": row_id, "at": at} for row_id in ids]
 
 
+def loaded(model: type[_Row], values: Mapping[Any, Any]) -> _Row:
+    """A detached instance of a table model holding a row's `values`, as the ORM loads one.
+
+    A table model's `__init__` sets each field through SQLAlchemy's instrumentation and records
+    it as a change (about 90 µs for an order's sixteen columns); a row read back needs neither,
+    so its values go straight into the instance's dict, as a query's loading does (about 6 µs).
+    The instance compares, dumps and changes like one built with `model(**values)`; values that
+    leave a field out, or a model with private attributes, go through the constructor (whose
+    defaults fill them).
+    """
+    if model.__private_attributes__ or not values.keys() >= model.model_fields.keys():
+        return model(**values)
+    instance: _Row = class_mapper(model).class_manager.new_instance()
+    instance.__dict__.update(values)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
+
 class KeyedRows(Generic[_Row]):
     """The rows of a table, by primary key: read, insert, update, without the ORM.
 
@@ -185,14 +205,14 @@ class KeyedRows(Generic[_Row]):
         """The row with this key in the session's transaction, or None; `lock`: FOR UPDATE."""
         statement = self._locking if lock else self._select
         found = (await session.exec(statement, params=self._key_params(key))).first()  # type: ignore[call-overload]
-        return None if found is None else self._model(**found._mapping)
+        return None if found is None else loaded(self._model, found._mapping)
 
     async def select(
         self, session: ModelSession, statement: Select[Any], params: Mapping[str, Any]
     ) -> list[_Row]:
         """The rows of `statement` (a select of `table` built once), as instances of the model."""
         found = await session.exec(statement, params=params)  # type: ignore[call-overload]
-        return [self._model(**row._mapping) for row in found]
+        return [loaded(self._model, row._mapping) for row in found]
 
     async def add(self, session: AsyncSession, row: _Row) -> None:
         """Insert `row`; a column it leaves None gets the column's default, as the ORM would."""

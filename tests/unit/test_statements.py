@@ -19,6 +19,7 @@ from outbox.statements import (
     MARK_PUBLISHED,
     KeyedRows,
     Prepared,
+    loaded,
     marks,
 )
 from outbox.tables import MESSAGING_TABLES, OUTBOX, UtcDateTime
@@ -153,6 +154,28 @@ async def test_keyed_rows_read_insert_and_update_as_the_orm_would(engine: AsyncE
     )
     assert read.order_id == orm.order_id == order_id and read.created_at == orm.created_at
     assert read.created_at is not None and read.created_at.utcoffset() == timedelta(0)
+    assert read.model_dump() == orm.model_dump()
     async with session_factory(engine)() as session:
         with pytest.raises(IntegrityError):
             await payments.add(session, Payment(order_id=order_id, status=PaymentStatus.VOIDED))
+
+
+def test_a_loaded_row_is_the_instance_its_constructor_would_build() -> None:
+    values = {
+        "order_id": uuid4(),
+        "status": PaymentStatus.CAPTURED,
+        "payment_id": "p-1",
+        "amount_cents": 500,
+        "refund_reason": None,
+        "created_at": datetime.now(UTC),
+    }
+    partial = loaded(Payment, values)  # fields left out: the constructor's defaults fill them
+    assert partial.model_dump() == Payment(**values).model_dump()
+    values |= {"token": "t-1", "currency": "EUR", "decline_reason": None}  # a whole row
+    built, read = Payment(**values), loaded(Payment, values)
+
+    assert type(read) is Payment and read == built
+    assert read.model_dump() == built.model_dump()
+    assert read.model_fields_set == built.model_fields_set
+    read.status = PaymentStatus.REFUNDED  # it changes like any instance
+    assert read.status is PaymentStatus.REFUNDED and built.status is PaymentStatus.CAPTURED

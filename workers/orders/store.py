@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, delete, insert, select, text, update
 
 from outbox.db import rows
-from outbox.statements import Prepared
+from outbox.statements import Prepared, loaded
 from outbox.tables import core_table, utcnow
 from outbox.unit_of_work import UnitOfWork
 from workers.orders.tables import CancelTombstone, CustomerOrder, OrderHistory
@@ -62,7 +62,7 @@ async def lock(uow: UnitOfWork, order_id: UUID) -> None:
 async def load(uow: UnitOfWork, order_id: UUID) -> CustomerOrder | None:
     """The order, locked for this transaction; None if the saga never saw it placed."""
     row = (await rows(uow.session, _ORDER, {"order_id": str(order_id)})).first()
-    return None if row is None else CustomerOrder(**row._mapping)
+    return None if row is None else loaded(CustomerOrder, row._mapping)
 
 
 async def add(uow: UnitOfWork, order: CustomerOrder) -> None:
