@@ -2,9 +2,10 @@
 
 FastStream owns the connection, the consumers and their prefetch; the runtime (`Consumer`) owns
 every decision: decode, inbox, batching, retries, dead letters, confirm before ack. So every
-subscriber acks manually, takes no typed parameter (a body that fails validation must still reach
-the runtime to be dead-lettered) and reads the raw aio-pika message from FastStream's context
-(a parameter would be resolved through a thread per message). See `docs/decisions.md`.
+subscriber acks manually, takes the undecoded body alone (a body that fails validation must
+still reach the runtime to be dead-lettered) and reads the raw aio-pika message from
+FastStream's context (a parameter would be resolved through a thread per message). See
+`docs/decisions.md`.
 """
 
 from __future__ import annotations
