@@ -152,7 +152,7 @@ def marks(ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def loaded(model: type[_Row], values: Mapping[Any, Any]) -> _Row:
-    """A detached instance of a table model holding a row's `values`, as the ORM loads one.
+    """An instance of a table model, outside any session, holding a row's `values`.
 
     A table model's `__init__` sets each field through SQLAlchemy's instrumentation and records
     it as a change (about 90 µs for an order's sixteen columns); a row read back needs neither,
